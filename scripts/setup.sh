@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Installs the system packages tourdesk's build needs when they are missing: protoc (LanceDB's build scripts).
+set -euo pipefail
+
+need=()
+command -v protoc >/dev/null || need+=(protobuf-compiler)
+[ ${#need[@]} -eq 0 ] && exit 0
+
+echo "installing: ${need[*]}" >&2
+if command -v apt-get >/dev/null; then
+  sudo=""
+  [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}" >/dev/null
+elif command -v brew >/dev/null; then
+  brew install protobuf
+else
+  echo "cannot install ${need[*]} on this system: install protoc (Protocol Buffers compiler) and retry" >&2
+  exit 1
+fi

@@ -1,0 +1,204 @@
+//! Benchmarks that print numbers (`tourdesk bench …`): speed and memory targets live here, not in timed tests.
+
+use std::time::{Duration, Instant};
+
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::Map;
+
+use crate::inference::EmbedderHandle;
+use crate::memory::{Memory, MemoryConfig, MemoryError, NewMemory, Scope, SearchRequest};
+
+/// Knobs of the memory benchmark.
+#[derive(Debug, Clone)]
+pub struct MemoryBenchOptions {
+    /// Memories to ingest.
+    pub memories: usize,
+    /// Users they are spread over.
+    pub users: usize,
+    /// Timed queries (each for embedding alone and for a full search).
+    pub queries: usize,
+    /// Memories per ingest batch.
+    pub batch: usize,
+    /// Show a progress bar.
+    pub progress: bool,
+}
+
+/// What the memory benchmark measured.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct MemoryBenchReport {
+    /// Memories stored after ingest.
+    pub stored: usize,
+    /// Users.
+    pub users: usize,
+    /// Ingest throughput, embedding included.
+    pub ingest_per_sec: f64,
+    /// Time to compact and index after ingest.
+    pub optimize_secs: f64,
+    /// Query embedding latency, milliseconds.
+    pub embed_p50_ms: f64,
+    /// Query embedding latency, milliseconds.
+    pub embed_p95_ms: f64,
+    /// Search latency with embedding, milliseconds.
+    pub search_p50_ms: f64,
+    /// Search latency with embedding, milliseconds.
+    pub search_p95_ms: f64,
+    /// Resident memory at the end, MiB.
+    pub rss_mib: f64,
+    /// Peak resident memory, MiB.
+    pub peak_rss_mib: f64,
+}
+
+impl std::fmt::Display for MemoryBenchReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "memories stored        {} over {} users", self.stored, self.users)?;
+        writeln!(f, "ingest                 {:.0} memories/s (embedding included)", self.ingest_per_sec)?;
+        writeln!(f, "compact + index        {:.1} s", self.optimize_secs)?;
+        writeln!(f, "query embedding        p50 {:.2} ms   p95 {:.2} ms", self.embed_p50_ms, self.embed_p95_ms)?;
+        writeln!(f, "search (with embed)    p50 {:.2} ms   p95 {:.2} ms", self.search_p50_ms, self.search_p95_ms)?;
+        write!(f, "resident memory        {:.0} MiB now, {:.0} MiB peak", self.rss_mib, self.peak_rss_mib)
+    }
+}
+
+const PROPERTIES: [&str; 3] = ["21 West End", "Hudson 360", "Riverview Lofts"];
+const PETS: [&str; 5] = ["a cat", "two cats", "a golden retriever", "a small terrier", "no pets"];
+const MONTHS: [&str; 6] = ["January", "February", "March", "April", "May", "June"];
+const QUERIES: [&str; 8] = [
+    "Does the caller have a pet?",
+    "What is their budget?",
+    "Which building do they want?",
+    "When do they want to move in?",
+    "How many bedrooms?",
+    "Do they prefer a virtual tour?",
+    "Do they need parking?",
+    "What did they ask about the gym?",
+];
+
+/// The `n`-th synthetic memory: varied, caller-like facts, unique within each user (the call number differs).
+fn synthetic_text(n: usize, users: usize) -> String {
+    let k = n / users; // index of this memory within its user
+    let p = PROPERTIES[n % 3];
+    let fact = match k % 8 {
+        0 => format!("Looking for a {}-bedroom apartment at {p}", 1 + n % 3),
+        1 => format!("Has {} and asked about pet fees", PETS[n % 5]),
+        2 => format!("Budget is about ${} a month", 2000 + (n * 37) % 2500),
+        3 => format!("Wants to move in around {} {}", MONTHS[n % 6], 1 + (n * 7) % 28),
+        4 => format!("Prefers a {} tour on a weekday morning", if n % 2 == 0 { "virtual" } else { "in-person" }),
+        5 => format!("Asked about parking for {} cars at {p}", 1 + n % 2),
+        6 => "Works from home and wants a quiet unit facing the courtyard".to_string(),
+        _ => format!("Asked whether the gym at {p} opens before {} am", 5 + n % 3),
+    };
+    format!("{fact} (call {})", k + 1)
+}
+
+fn percentile(sorted: &[Duration], p: usize) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    sorted[(sorted.len() * p / 100).min(sorted.len() - 1)].as_secs_f64() * 1000.0
+}
+
+/// Resident and peak resident memory of this process in MiB, from /proc (Linux); zeros elsewhere.
+fn resident_mib() -> (f64, f64) {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|kb| kb.parse::<f64>().ok())
+            .map_or(0.0, |kb| kb / 1024.0)
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+/// Ingests synthetic memories into a fresh store at `uri`, then times query embedding and scoped search.
+pub async fn memory_bench(
+    embedder: EmbedderHandle,
+    uri: &str,
+    opts: &MemoryBenchOptions,
+) -> Result<MemoryBenchReport, MemoryError> {
+    let memory = Memory::open(&MemoryConfig { uri: uri.to_string(), table: None }, embedder.clone()).await?;
+    let bar = if opts.progress { ProgressBar::new(opts.memories as u64) } else { ProgressBar::hidden() };
+    bar.set_style(
+        ProgressStyle::with_template("ingest [{bar:40}] {pos}/{len} {per_sec} eta {eta}")
+            .expect("static template")
+            .progress_chars("=> "),
+    );
+    let users = opts.users.max(1);
+    let started = Instant::now();
+    for start in (0..opts.memories).step_by(opts.batch.max(1)) {
+        let end = (start + opts.batch).min(opts.memories);
+        let records = (start..end)
+            .map(|n| NewMemory {
+                text: synthetic_text(n, users),
+                scope: Scope::user(format!("user-{:04}", n % users)),
+                role: Some("user".into()),
+                metadata: Map::new(),
+            })
+            .collect();
+        memory.add_many(records, Some("bench")).await?;
+        bar.inc((end - start) as u64);
+    }
+    let ingest = started.elapsed();
+    bar.finish_and_clear();
+    let started = Instant::now();
+    memory.optimize().await?;
+    let optimize_secs = started.elapsed().as_secs_f64();
+
+    let query = |i: usize| QUERIES[i % QUERIES.len()];
+    for i in 0..5 {
+        memory.search(&SearchRequest::new(query(i), Scope::user(format!("user-{:04}", i % users)))).await?;
+    }
+    let mut embed_times = Vec::with_capacity(opts.queries);
+    for i in 0..opts.queries {
+        let t = Instant::now();
+        embedder.embed_one(query(i)).await?;
+        embed_times.push(t.elapsed());
+    }
+    let mut search_times = Vec::with_capacity(opts.queries);
+    for i in 0..opts.queries {
+        let user = format!("user-{:04}", (i * 7919) % users);
+        let t = Instant::now();
+        let mut req = SearchRequest::new(query(i), Scope::user(user));
+        req.limit = 5;
+        memory.search(&req).await?;
+        search_times.push(t.elapsed());
+    }
+    embed_times.sort();
+    search_times.sort();
+    let (rss_mib, peak_rss_mib) = resident_mib();
+    Ok(MemoryBenchReport {
+        stored: memory.count().await?,
+        users,
+        ingest_per_sec: opts.memories as f64 / ingest.as_secs_f64(),
+        optimize_secs,
+        embed_p50_ms: percentile(&embed_times, 50),
+        embed_p95_ms: percentile(&embed_times, 95),
+        search_p50_ms: percentile(&search_times, 50),
+        search_p95_ms: percentile(&search_times, 95),
+        rss_mib,
+        peak_rss_mib,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn synthetic_memories_are_unique_per_user() {
+        let users = 10;
+        let mut seen = std::collections::HashSet::new();
+        for n in 0..800 {
+            assert!(seen.insert((n % users, synthetic_text(n, users))), "duplicate at {n}");
+        }
+    }
+
+    #[test]
+    fn percentiles_pick_from_sorted_samples() {
+        let v: Vec<Duration> = (1..=100).map(Duration::from_millis).collect();
+        assert_eq!(percentile(&v, 50), 51.0);
+        assert_eq!(percentile(&v, 95), 96.0);
+        assert_eq!(percentile(&[], 95), 0.0);
+    }
+}

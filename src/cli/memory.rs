@@ -1,0 +1,389 @@
+//! `tourdesk memory …`: the memory engine from the shell, with `--json` on every read.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+use clap::Subcommand;
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use tourdesk::memory::{
+    AddInput, AddRequest, EventKind, Memory, MemoryItem, Message, MetadataFilter, NewMemory, Scope, SearchRequest,
+    DEFAULT_LIMIT,
+};
+
+/// Whose memories: at least one id on writes; reads match every id given.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ScopeArgs {
+    /// User id (for callers: the normalised phone number)
+    #[arg(long = "user")]
+    pub user: Option<String>,
+    /// Agent id
+    #[arg(long = "agent")]
+    pub agent: Option<String>,
+    /// Run (session) id
+    #[arg(long = "run")]
+    pub run: Option<String>,
+}
+
+impl From<ScopeArgs> for Scope {
+    fn from(a: ScopeArgs) -> Self {
+        Scope { user_id: a.user, agent_id: a.agent, run_id: a.run }
+    }
+}
+
+/// Memory commands.
+#[derive(Debug, Subcommand)]
+pub enum MemoryCommand {
+    /// Store a text, or the messages of an exchange (one memory per user/assistant message).
+    Add {
+        /// The text to remember (or use --messages)
+        text: Option<String>,
+        #[command(flatten)]
+        scope: ScopeArgs,
+        /// Metadata as a JSON object
+        #[arg(long)]
+        metadata: Option<String>,
+        /// JSON file of messages `[{"role": "user", "content": "…"}]`, or - for standard input
+        #[arg(long, conflicts_with = "text")]
+        messages: Option<PathBuf>,
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Find the memories most similar to a query.
+    Search {
+        /// What to look for
+        query: String,
+        #[command(flatten)]
+        scope: ScopeArgs,
+        /// Metadata filter as JSON, mem0 style: '{"slot": "budget"}', '{"n": {"gte": 2}}'
+        #[arg(long)]
+        filter: Option<String>,
+        /// Most results
+        #[arg(long, default_value_t = DEFAULT_LIMIT)]
+        limit: usize,
+        /// Least similarity (cosine, -1..1)
+        #[arg(long)]
+        threshold: Option<f32>,
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// List memories in a scope, most recently changed first.
+    List {
+        #[command(flatten)]
+        scope: ScopeArgs,
+        /// Metadata filter as JSON
+        #[arg(long)]
+        filter: Option<String>,
+        /// Most results
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one memory.
+    Get {
+        /// Memory id
+        id: String,
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Replace a memory's text (it is re-embedded).
+    Update {
+        /// Memory id
+        id: String,
+        /// New text
+        text: String,
+        /// New metadata as a JSON object (kept when omitted)
+        #[arg(long)]
+        metadata: Option<String>,
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete one memory (its history is kept).
+    Delete {
+        /// Memory id
+        id: String,
+    },
+    /// Remove every memory in a scope and all their history.
+    Forget {
+        #[command(flatten)]
+        scope: ScopeArgs,
+    },
+    /// Show what happened to a memory, oldest first.
+    History {
+        /// Memory id
+        id: String,
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Import memories from JSONL: {"text" | "messages", "user_id", "agent_id", "run_id", "metadata"} a line.
+    Import {
+        /// JSONL file, or - for standard input
+        file: PathBuf,
+        /// Memories per write
+        #[arg(long, default_value_t = 256)]
+        batch: usize,
+    },
+    /// Export memories as JSONL (the import format), of a scope or of everything.
+    Export {
+        #[command(flatten)]
+        scope: ScopeArgs,
+        /// Output file [default: standard output]
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
+    /// Delete every memory and all history in the store.
+    Reset {
+        /// Confirm
+        #[arg(long)]
+        yes: bool,
+    },
+}
+
+/// One line of an import or export.
+#[derive(Debug, Serialize, Deserialize)]
+struct Line {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    text: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    messages: Option<Vec<Message>>,
+    #[serde(flatten)]
+    scope: Scope,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    role: Option<String>,
+    #[serde(default)]
+    metadata: Map<String, Value>,
+}
+
+fn parse_object(what: &str, json: Option<&str>) -> Result<Map<String, Value>> {
+    match json {
+        None => Ok(Map::new()),
+        Some(s) => match serde_json::from_str(s).with_context(|| format!("{what} is not valid JSON"))? {
+            Value::Object(m) => Ok(m),
+            _ => bail!("{what} must be a JSON object"),
+        },
+    }
+}
+
+fn parse_filter(json: Option<&str>) -> Result<MetadataFilter> {
+    match json {
+        None => Ok(MetadataFilter::All),
+        Some(s) => Ok(MetadataFilter::parse(&serde_json::from_str(s).context("--filter is not valid JSON")?)?),
+    }
+}
+
+fn open_input(path: &PathBuf) -> Result<Box<dyn Read>> {
+    if path.as_os_str() == "-" {
+        Ok(Box::new(std::io::stdin()))
+    } else {
+        Ok(Box::new(std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?))
+    }
+}
+
+fn print_json(value: &impl Serialize) -> Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
+
+fn print_item(item: &MemoryItem) {
+    let owner: Vec<String> = item.scope.fields().map(|(k, v)| format!("{k}={v}")).collect();
+    println!("{}  {}  [{}]", item.id, item.memory, owner.join(" "));
+}
+
+/// Runs a memory command.
+pub async fn run(memory: Memory, cmd: MemoryCommand) -> Result<()> {
+    let actor = Some("cli".to_string());
+    match cmd {
+        MemoryCommand::Add { text, scope, metadata, messages, json } => {
+            let input = match (text, messages) {
+                (Some(text), None) => AddInput::Text(text),
+                (None, Some(path)) => {
+                    let mut raw = String::new();
+                    open_input(&path)?.read_to_string(&mut raw)?;
+                    AddInput::Messages(serde_json::from_str(&raw).context("--messages must be a JSON list of {role, content}")?)
+                }
+                _ => bail!("give the text to remember, or --messages FILE"),
+            };
+            let metadata = parse_object("--metadata", metadata.as_deref())?;
+            let events = memory.add(AddRequest { input, scope: scope.into(), metadata, actor }).await?;
+            if json {
+                print_json(&events)?;
+            } else {
+                for e in events {
+                    println!("{:<6} {}  {}", e.event.as_str(), e.id, e.memory);
+                }
+            }
+        }
+        MemoryCommand::Search { query, scope, filter, limit, threshold, json } => {
+            let req = SearchRequest { query, scope: scope.into(), filters: parse_filter(filter.as_deref())?, limit, threshold };
+            let hits = memory.search(&req).await?;
+            if json {
+                print_json(&hits)?;
+            } else if hits.is_empty() {
+                println!("no memories found");
+            } else {
+                for h in hits {
+                    println!("{:.3}  {}  {}", h.score, h.item.id, h.item.memory);
+                }
+            }
+        }
+        MemoryCommand::List { scope, filter, limit, json } => {
+            let items = memory.get_all(&scope.into(), &parse_filter(filter.as_deref())?, limit).await?;
+            if json {
+                print_json(&items)?;
+            } else {
+                items.iter().for_each(print_item);
+            }
+        }
+        MemoryCommand::Get { id, json } => {
+            let item = memory.get(&id).await?;
+            if json {
+                print_json(&item)?;
+            } else {
+                print_item(&item);
+            }
+        }
+        MemoryCommand::Update { id, text, metadata, json } => {
+            let metadata = metadata.as_deref().map(|m| parse_object("--metadata", Some(m))).transpose()?;
+            let event = memory.update(&id, &text, metadata, actor.as_deref()).await?;
+            if json {
+                print_json(&event)?;
+            } else {
+                println!("UPDATE {id}: {} -> {}", event.previous_memory.unwrap_or_default(), event.memory);
+            }
+        }
+        MemoryCommand::Delete { id } => {
+            let event = memory.delete(&id, actor.as_deref()).await?;
+            println!("DELETE {id}: {}", event.memory);
+        }
+        MemoryCommand::Forget { scope } => {
+            let n = memory.forget(&scope.into()).await?;
+            println!("forgot {n} memories and their history");
+        }
+        MemoryCommand::History { id, json } => {
+            let entries = memory.history(&id).await?;
+            if json {
+                print_json(&entries)?;
+            } else if entries.is_empty() {
+                println!("no history for {id}");
+            } else {
+                for h in entries {
+                    println!(
+                        "{}  {:<6} {} -> {}",
+                        h.created_at.to_rfc3339(),
+                        h.event.as_str(),
+                        h.old_memory.as_deref().unwrap_or("∅"),
+                        h.new_memory.as_deref().unwrap_or("∅")
+                    );
+                }
+            }
+        }
+        MemoryCommand::Import { file, batch } => import(&memory, &file, batch.max(1)).await?,
+        MemoryCommand::Export { scope, output } => {
+            let scope: Scope = scope.into();
+            let items = memory.export(if scope.is_empty() { None } else { Some(&scope) }).await?;
+            let mut out: Box<dyn Write> = match &output {
+                Some(path) => Box::new(std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?),
+                None => Box::new(std::io::stdout().lock()),
+            };
+            for item in &items {
+                let line = Line {
+                    text: Some(item.memory.clone()),
+                    messages: None,
+                    scope: item.scope.clone(),
+                    role: item.role.clone(),
+                    metadata: item.metadata.clone(),
+                };
+                writeln!(out, "{}", serde_json::to_string(&line)?)?;
+            }
+            out.flush()?;
+            eprintln!("exported {} memories", items.len());
+        }
+        MemoryCommand::Reset { yes } => {
+            if !yes {
+                bail!("this deletes every memory and all history; run again with --yes to confirm");
+            }
+            memory.reset().await?;
+            println!("memory store reset");
+        }
+    }
+    Ok(())
+}
+
+/// Reads JSONL in batches; a bad line is reported with its number and skipped, good lines are all imported.
+async fn import(memory: &Memory, file: &PathBuf, batch: usize) -> Result<()> {
+    let size = std::fs::metadata(file).map(|m| m.len()).unwrap_or(0);
+    let bar = if size > 0 { ProgressBar::new(size) } else { ProgressBar::new_spinner() };
+    bar.set_style(
+        ProgressStyle::with_template("import [{bar:40}] {bytes}/{total_bytes} {msg}")
+            .expect("static template")
+            .progress_chars("=> "),
+    );
+    let reader = BufReader::new(open_input(file)?);
+    let (mut pending, mut added, mut duplicates, mut bad) = (Vec::new(), 0usize, 0usize, 0usize);
+    for (n, line) in reader.lines().enumerate() {
+        let line = line.with_context(|| format!("cannot read line {}", n + 1))?;
+        bar.inc(line.len() as u64 + 1);
+        if line.trim().is_empty() {
+            continue;
+        }
+        match parse_line(&line) {
+            Ok(records) => pending.extend(records),
+            Err(e) => {
+                bad += 1;
+                bar.suspend(|| eprintln!("line {}: {e}; skipped", n + 1));
+            }
+        }
+        if pending.len() >= batch {
+            let events = memory.add_many(std::mem::take(&mut pending), Some("import")).await?;
+            count(&events, &mut added, &mut duplicates);
+            bar.set_message(format!("{added} added"));
+        }
+    }
+    if !pending.is_empty() {
+        let events = memory.add_many(pending, Some("import")).await?;
+        count(&events, &mut added, &mut duplicates);
+    }
+    bar.finish_and_clear();
+    memory.optimize().await?;
+    eprintln!("imported {added} memories ({duplicates} exact duplicates skipped)");
+    if bad > 0 {
+        bail!("{bad} line(s) were not imported; see the messages above");
+    }
+    Ok(())
+}
+
+fn count(events: &[tourdesk::memory::MemoryEvent], added: &mut usize, duplicates: &mut usize) {
+    for e in events {
+        match e.event {
+            EventKind::Add => *added += 1,
+            _ => *duplicates += 1,
+        }
+    }
+}
+
+fn parse_line(line: &str) -> Result<Vec<NewMemory>> {
+    let l: Line = serde_json::from_str(line).context("not a JSON object of the import format")?;
+    let records = match (l.text, l.messages) {
+        (Some(text), None) => vec![NewMemory { text, scope: l.scope, role: l.role, metadata: l.metadata }],
+        (None, Some(messages)) => messages
+            .into_iter()
+            .filter(|m| m.role != "system")
+            .map(|m| NewMemory { text: m.content, scope: l.scope.clone(), role: Some(m.role), metadata: l.metadata.clone() })
+            .collect(),
+        _ => bail!("needs exactly one of \"text\" or \"messages\""),
+    };
+    for r in &records {
+        r.validate()?;
+    }
+    Ok(records)
+}

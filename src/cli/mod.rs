@@ -1,0 +1,67 @@
+//! The `tourdesk` command line: one typed tree of commands and options (clap), dispatched to the engine.
+
+pub mod memory;
+pub mod models;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use tourdesk::config::Overrides;
+
+use memory::MemoryCommand;
+use models::ModelsCommand;
+
+/// tourdesk: a local voice agent for a leasing office that books tours and remembers every caller.
+#[derive(Debug, Parser)]
+#[command(version, about, long_about = None)]
+pub struct Cli {
+    /// Settings file (TOML); missing is fine
+    #[arg(long, global = true, env = "TOURDESK_CONFIG", default_value = "tourdesk.toml")]
+    pub config: PathBuf,
+    /// Settings that override the file.
+    #[command(flatten)]
+    pub overrides: Overrides,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Top-level commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Fetch, list and verify model weights.
+    #[command(subcommand)]
+    Models(ModelsCommand),
+    /// Store, search and manage memories.
+    #[command(subcommand)]
+    Memory(MemoryCommand),
+    /// Print speed and memory numbers.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+    /// Store a caller's preferences on one call and recall them on the next.
+    Demo,
+}
+
+/// Benchmarks.
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Ingest synthetic memories into a temporary store, then time query embedding and scoped search.
+    Memory {
+        /// Memories to ingest
+        #[arg(long, default_value_t = 100_000)]
+        memories: usize,
+        /// Users to spread them over
+        #[arg(long, default_value_t = 1_000)]
+        users: usize,
+        /// Timed queries
+        #[arg(long, default_value_t = 300)]
+        queries: usize,
+        /// Memories per ingest batch
+        #[arg(long, default_value_t = 512)]
+        batch: usize,
+        /// Print the report as JSON
+        #[arg(long)]
+        json: bool,
+    },
+}

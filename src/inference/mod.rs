@@ -1,0 +1,41 @@
+//! The model seam: narrow, synchronous traits for each kind of model, their implementations, and the handles that
+//! run a model on its own thread for async callers.
+
+mod embed_worker;
+mod minilm;
+
+pub use embed_worker::EmbedderHandle;
+pub use minilm::MiniLmEmbedder;
+
+use crate::models::ModelError;
+
+/// Turns texts into unit-length vectors. Implementations are synchronous and CPU-bound; async code reaches them
+/// through an [`EmbedderHandle`], which owns the model on a dedicated thread.
+pub trait Embedder: Send + 'static {
+    /// One vector per text, in order, each of length [`Embedder::dim`].
+    fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, InferenceError>;
+    /// Length of every vector.
+    fn dim(&self) -> usize;
+    /// Stable identifier of the model; stores record it so vectors from different models never mix.
+    fn model_id(&self) -> &str;
+}
+
+/// Everything that can go wrong running a model.
+#[derive(Debug, thiserror::Error)]
+pub enum InferenceError {
+    /// The weights are missing or corrupt.
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    /// The tensor library failed.
+    #[error("model computation failed: {0}")]
+    Candle(#[from] candle_core::Error),
+    /// The tokenizer could not be loaded or failed on the input.
+    #[error("tokenizer failed: {0}")]
+    Tokenizer(String),
+    /// The input cannot be processed.
+    #[error("invalid model input: {0}")]
+    Invalid(String),
+    /// The model thread stopped (it panicked or was shut down).
+    #[error("the {0} model thread has stopped; restart tourdesk")]
+    WorkerGone(&'static str),
+}

@@ -1,0 +1,56 @@
+//! The `tourdesk` binary: parses the command line, loads settings, and dispatches to the engine.
+
+mod cli;
+
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::Parser;
+use tracing_subscriber::EnvFilter;
+
+use cli::{BenchCommand, Cli, Command};
+use tourdesk::bench::{memory_bench, MemoryBenchOptions};
+use tourdesk::config::Settings;
+use tourdesk::engine;
+use tourdesk::models::ModelStore;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn")))
+        .with_writer(std::io::stderr)
+        .init();
+    match run(Cli::parse()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<()> {
+    let settings = Settings::load(&cli.config, &cli.overrides)?;
+    match cli.command {
+        Command::Models(cmd) => cli::models::run(ModelStore::new(&settings.models)?, cmd).await,
+        Command::Memory(cmd) => cli::memory::run(engine::open_memory(&settings).await?, cmd).await,
+        Command::Demo => {
+            let memory = engine::open_memory(&settings).await?;
+            tourdesk::demo::memory_demo(&memory, &mut std::io::stdout().lock()).await?;
+            Ok(())
+        }
+        Command::Bench(BenchCommand::Memory { memories, users, queries, batch, json }) => {
+            let embedder = engine::start_embedder(&settings).await?;
+            let dir = tempfile::tempdir().context("cannot create a temporary folder for the benchmark store")?;
+            let uri = dir.path().to_str().context("temporary folder path is not UTF-8")?;
+            let opts = MemoryBenchOptions { memories, users, queries, batch, progress: !json };
+            let report = memory_bench(embedder, uri, &opts).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                println!("{report}");
+            }
+            Ok(())
+        }
+    }
+}

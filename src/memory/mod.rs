@@ -1,0 +1,456 @@
+//! The memory engine (our mem0): add, search, get, update, delete and history of memories scoped by user, agent
+//! and session, stored in LanceDB with embeddings from any [`Embedder`](crate::inference::Embedder).
+
+mod filter;
+mod store;
+mod types;
+
+pub use filter::{MetadataFilter, Op};
+pub use types::{
+    AddInput, EventKind, HistoryEntry, MemoryEvent, MemoryItem, Message, NewMemory, Scope, SearchHit, MAX_ID_BYTES,
+    MAX_METADATA_BYTES, MAX_TEXT_BYTES,
+};
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use chrono::Utc;
+use lancedb::expr::{col, lit};
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+use tracing::{instrument, warn};
+
+use crate::inference::{EmbedderHandle, InferenceError};
+use store::{exact_scope_expr, scope_expr, LanceStore, Row};
+use types::{validate_id, validate_metadata, validate_text};
+
+/// Default number of search results.
+pub const DEFAULT_LIMIT: usize = 10;
+/// Most results one search or listing returns.
+pub const MAX_LIMIT: usize = 1000;
+/// Writes between background compactions: LanceDB writes one small file per write, and reads slow down as
+/// they pile up.
+const COMPACT_EVERY: usize = 500;
+
+/// Everything that can go wrong in the memory engine.
+#[derive(Debug, thiserror::Error)]
+pub enum MemoryError {
+    /// The request is malformed; nothing was changed.
+    #[error("{0}")]
+    Invalid(String),
+    /// No memory has this id.
+    #[error("no memory with id {0}")]
+    NotFound(String),
+    /// The table was made with another embedding model; mixing vectors would corrupt search.
+    #[error(
+        "memory table '{table}' holds vectors from {stored}, but the configured embedder is {configured}; \
+         use the embedder the table was made with, or another table (`memory_table` in tourdesk.toml)"
+    )]
+    EmbedderMismatch { table: String, stored: String, configured: String },
+    /// Embedding failed.
+    #[error(transparent)]
+    Inference(#[from] InferenceError),
+    /// LanceDB failed.
+    #[error("memory store error: {0}")]
+    Store(#[from] lancedb::Error),
+    /// Arrow failed building a batch.
+    #[error("memory store error: {0}")]
+    Arrow(#[from] arrow_schema::ArrowError),
+    /// Stored data does not have the expected shape.
+    #[error("memory store is corrupt: {0}")]
+    Corrupt(String),
+}
+
+/// Where a memory store lives.
+#[derive(Debug, Clone)]
+pub struct MemoryConfig {
+    /// LanceDB URI: a folder, or an object-store URI (`s3://…`).
+    pub uri: String,
+    /// Memories table; by default named after the embedder so different embedders never share a table.
+    pub table: Option<String>,
+}
+
+/// A search.
+#[derive(Debug, Clone)]
+pub struct SearchRequest {
+    /// What to look for.
+    pub query: String,
+    /// Whose memories (at least one id).
+    pub scope: Scope,
+    /// Metadata conditions.
+    pub filters: MetadataFilter,
+    /// Most results (1..=MAX_LIMIT).
+    pub limit: usize,
+    /// Least cosine similarity a result may have.
+    pub threshold: Option<f32>,
+}
+
+impl SearchRequest {
+    /// A search in `scope` with default limit and no filters.
+    pub fn new(query: impl Into<String>, scope: Scope) -> Self {
+        Self { query: query.into(), scope, filters: MetadataFilter::All, limit: DEFAULT_LIMIT, threshold: None }
+    }
+}
+
+/// An add.
+#[derive(Debug, Clone)]
+pub struct AddRequest {
+    /// Text or messages.
+    pub input: AddInput,
+    /// Owner (at least one id).
+    pub scope: Scope,
+    /// Metadata stored with every memory made.
+    pub metadata: Map<String, Value>,
+    /// Recorded in history as who made the change.
+    pub actor: Option<String>,
+}
+
+/// The memory engine. Cheap to clone; clones share the store and the embedder.
+#[derive(Clone)]
+pub struct Memory {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: LanceStore,
+    embedder: EmbedderHandle,
+    /// Writes since the last compaction.
+    writes: AtomicUsize,
+}
+
+/// sha256 of a memory's text: equal texts in one scope are stored once.
+fn text_hash(text: &str) -> String {
+    hex::encode(Sha256::digest(text.as_bytes()))
+}
+
+impl NewMemory {
+    /// Checks scope, text and metadata.
+    pub fn validate(&self) -> Result<(), MemoryError> {
+        self.scope.validate()?;
+        validate_text(&self.text)?;
+        validate_metadata(&self.metadata)
+    }
+}
+
+impl Memory {
+    /// Opens (or creates) the store at `config.uri` for vectors from `embedder`.
+    pub async fn open(config: &MemoryConfig, embedder: EmbedderHandle) -> Result<Self, MemoryError> {
+        let table = config.table.clone().unwrap_or_else(|| default_table_name(embedder.model_id()));
+        let store = LanceStore::open(&config.uri, &table, embedder.model_id(), embedder.dim()).await?;
+        Ok(Self { inner: Arc::new(Inner { store, embedder, writes: AtomicUsize::new(0) }) })
+    }
+
+    /// The embedder this store uses.
+    pub fn embedder(&self) -> &EmbedderHandle {
+        &self.inner.embedder
+    }
+
+    /// Stores text, or each non-system message, as memories (exact duplicates in the scope are reported as NONE).
+    #[instrument(skip_all, name = "memory.add")]
+    pub async fn add(&self, req: AddRequest) -> Result<Vec<MemoryEvent>, MemoryError> {
+        let records: Vec<NewMemory> = match req.input {
+            AddInput::Text(text) => {
+                vec![NewMemory { text, scope: req.scope, role: None, metadata: req.metadata }]
+            }
+            AddInput::Messages(messages) => messages
+                .into_iter()
+                .filter(|m| m.role != "system")
+                .map(|m| NewMemory {
+                    text: m.content,
+                    scope: req.scope.clone(),
+                    role: Some(m.role),
+                    metadata: req.metadata.clone(),
+                })
+                .collect(),
+        };
+        if records.is_empty() {
+            return Err(MemoryError::Invalid("nothing to remember: no text and no user or assistant message".into()));
+        }
+        self.add_many(records, req.actor.as_deref()).await
+    }
+
+    /// Stores many memories in one write (the import path). Every record is checked first; one bad record fails
+    /// the whole batch and nothing is written.
+    #[instrument(skip_all, name = "memory.add_many", fields(n = records.len()))]
+    pub async fn add_many(&self, records: Vec<NewMemory>, actor: Option<&str>) -> Result<Vec<MemoryEvent>, MemoryError> {
+        for (i, r) in records.iter().enumerate() {
+            r.validate().map_err(|e| MemoryError::Invalid(format!("record {i}: {e}")))?;
+        }
+        let hashes: Vec<String> = records.iter().map(|r| text_hash(&r.text)).collect();
+        let existing = self.existing(&records, &hashes).await?;
+
+        // Decide per record: NONE for a duplicate already stored or earlier in this batch, else ADD.
+        let mut events = Vec::with_capacity(records.len());
+        let mut seen: HashMap<(Scope, &str), String> = HashMap::new();
+        let mut fresh = Vec::new();
+        for (r, hash) in records.iter().zip(&hashes) {
+            let key = (r.scope.clone(), hash.as_str());
+            if let Some(id) = existing.get(&key).or_else(|| seen.get(&key)) {
+                events.push(MemoryEvent { id: id.clone(), memory: r.text.clone(), event: EventKind::None, previous_memory: None });
+                continue;
+            }
+            let id = uuid::Uuid::new_v4().to_string();
+            seen.insert(key, id.clone());
+            events.push(MemoryEvent { id, memory: r.text.clone(), event: EventKind::Add, previous_memory: None });
+            fresh.push(events.len() - 1);
+        }
+        if fresh.is_empty() {
+            return Ok(events);
+        }
+
+        let texts: Vec<String> = fresh.iter().map(|&i| records[i].text.clone()).collect();
+        let vectors = self.inner.embedder.embed(texts).await?;
+        let now = Utc::now();
+        let mut rows = Vec::with_capacity(fresh.len());
+        let mut history = Vec::with_capacity(fresh.len());
+        for (&i, vector) in fresh.iter().zip(vectors) {
+            let r = &records[i];
+            let item = MemoryItem {
+                id: events[i].id.clone(),
+                memory: r.text.clone(),
+                hash: hashes[i].clone(),
+                scope: r.scope.clone(),
+                role: r.role.clone(),
+                metadata: r.metadata.clone(),
+                created_at: now,
+                updated_at: now,
+            };
+            history.push((entry(&item.id, None, Some(&item.memory), EventKind::Add, actor), r.scope.clone()));
+            rows.push(Row { item, vector });
+        }
+        self.inner.store.insert(&rows).await?;
+        self.inner.store.append_history(&history).await?;
+        self.wrote(1);
+        Ok(events)
+    }
+
+    /// Ids of stored memories with the same text in exactly the same scope, keyed by (scope, hash).
+    async fn existing<'a>(
+        &self,
+        records: &[NewMemory],
+        hashes: &'a [String],
+    ) -> Result<HashMap<(Scope, &'a str), String>, MemoryError> {
+        let unique: HashSet<&String> = hashes.iter().collect();
+        let mut filter = col("hash").in_list(unique.into_iter().map(|h| lit(h.clone())).collect(), false);
+        if let Some(first) = records.first().map(|r| &r.scope) {
+            if records.iter().all(|r| &r.scope == first) {
+                filter = filter.and(exact_scope_expr(first));
+            }
+        }
+        let found = self.inner.store.find(filter, None).await?;
+        let by_key: HashMap<(Scope, String), String> =
+            found.into_iter().map(|item| ((item.scope, item.hash), item.id)).collect();
+        Ok(records
+            .iter()
+            .zip(hashes)
+            .filter_map(|(r, h)| {
+                by_key.get(&(r.scope.clone(), h.clone())).map(|id| ((r.scope.clone(), h.as_str()), id.clone()))
+            })
+            .collect())
+    }
+
+    /// Memories in the scope most similar to the query, best first.
+    #[instrument(skip_all, name = "memory.search", fields(limit = req.limit))]
+    pub async fn search(&self, req: &SearchRequest) -> Result<Vec<SearchHit>, MemoryError> {
+        req.scope.validate()?;
+        validate_text(&req.query).map_err(|_| MemoryError::Invalid("search query is empty or too long".into()))?;
+        check_limit(req.limit)?;
+        let vector = self.inner.embedder.embed_one(&req.query).await?;
+        let filter = scope_expr(&req.scope);
+        let threshold = req.threshold.unwrap_or(f32::NEG_INFINITY);
+        // Metadata filters run after the vector search, so ask for more candidates until enough pass or the
+        // scope runs out.
+        let mut k = if req.filters.is_all() { req.limit } else { (req.limit * 4).max(32) };
+        loop {
+            let found = self.inner.store.nearest(&vector, filter.clone(), k).await?;
+            let exhausted = found.len() < k || found.last().is_some_and(|(_, s)| *s < threshold);
+            let hits: Vec<SearchHit> = found
+                .into_iter()
+                .filter(|(item, score)| *score >= threshold && req.filters.matches(&item.metadata))
+                .take(req.limit)
+                .map(|(item, score)| SearchHit { item, score })
+                .collect();
+            if hits.len() >= req.limit || exhausted || req.filters.is_all() {
+                return Ok(hits);
+            }
+            k *= 4;
+        }
+    }
+
+    /// One memory by id.
+    #[instrument(skip_all, name = "memory.get")]
+    pub async fn get(&self, id: &str) -> Result<MemoryItem, MemoryError> {
+        validate_id(id)?;
+        self.inner
+            .store
+            .find(col("id").eq(lit(id.to_string())), Some(1))
+            .await?
+            .pop()
+            .ok_or_else(|| MemoryError::NotFound(id.to_string()))
+    }
+
+    /// Memories in the scope that match the filters, most recently changed first, at most `limit`.
+    #[instrument(skip_all, name = "memory.get_all")]
+    pub async fn get_all(&self, scope: &Scope, filters: &MetadataFilter, limit: usize) -> Result<Vec<MemoryItem>, MemoryError> {
+        scope.validate()?;
+        check_limit(limit)?;
+        let mut items = self.inner.store.find(scope_expr(scope), None).await?;
+        items.retain(|i| filters.matches(&i.metadata));
+        items.sort_by(|a, b| b.updated_at.cmp(&a.updated_at).then_with(|| a.id.cmp(&b.id)));
+        items.truncate(limit);
+        Ok(items)
+    }
+
+    /// Every memory in the scope, or in the whole store when `scope` is `None`, in storage order (for export).
+    #[instrument(skip_all, name = "memory.export")]
+    pub async fn export(&self, scope: Option<&Scope>) -> Result<Vec<MemoryItem>, MemoryError> {
+        let filter = match scope {
+            Some(scope) => {
+                scope.validate()?;
+                scope_expr(scope)
+            }
+            None => lit(true),
+        };
+        self.inner.store.find(filter, None).await
+    }
+
+    /// Replaces a memory's text (re-embedding it) and, when given, its metadata.
+    #[instrument(skip_all, name = "memory.update")]
+    pub async fn update(
+        &self,
+        id: &str,
+        text: &str,
+        metadata: Option<Map<String, Value>>,
+        actor: Option<&str>,
+    ) -> Result<MemoryEvent, MemoryError> {
+        validate_text(text)?;
+        if let Some(m) = &metadata {
+            validate_metadata(m)?;
+        }
+        let old = self.get(id).await?;
+        let vector = self.inner.embedder.embed_one(text).await?;
+        let item = MemoryItem {
+            memory: text.to_string(),
+            hash: text_hash(text),
+            metadata: metadata.unwrap_or_else(|| old.metadata.clone()),
+            updated_at: Utc::now(),
+            ..old.clone()
+        };
+        self.inner.store.upsert(&[Row { item, vector }]).await?;
+        let history = entry(id, Some(&old.memory), Some(text), EventKind::Update, actor);
+        self.inner.store.append_history(&[(history, old.scope.clone())]).await?;
+        self.wrote(1);
+        Ok(MemoryEvent {
+            id: id.to_string(),
+            memory: text.to_string(),
+            event: EventKind::Update,
+            previous_memory: Some(old.memory),
+        })
+    }
+
+    /// Deletes one memory (its history stays, ending with DELETE).
+    #[instrument(skip_all, name = "memory.delete")]
+    pub async fn delete(&self, id: &str, actor: Option<&str>) -> Result<MemoryEvent, MemoryError> {
+        let old = self.get(id).await?;
+        self.inner.store.delete(&col("id").eq(lit(id.to_string()))).await?;
+        let history = entry(id, Some(&old.memory), None, EventKind::Delete, actor);
+        self.inner.store.append_history(&[(history, old.scope.clone())]).await?;
+        self.wrote(1);
+        Ok(MemoryEvent { id: id.to_string(), memory: old.memory, event: EventKind::Delete, previous_memory: None })
+    }
+
+    /// Deletes every memory in the scope, recording a DELETE for each. Returns how many.
+    #[instrument(skip_all, name = "memory.delete_all")]
+    pub async fn delete_all(&self, scope: &Scope, actor: Option<&str>) -> Result<usize, MemoryError> {
+        scope.validate()?;
+        let items = self.inner.store.find(scope_expr(scope), None).await?;
+        if items.is_empty() {
+            return Ok(0);
+        }
+        self.inner.store.delete(&scope_expr(scope)).await?;
+        let history: Vec<_> = items
+            .iter()
+            .map(|i| (entry(&i.id, Some(&i.memory), None, EventKind::Delete, actor), i.scope.clone()))
+            .collect();
+        self.inner.store.append_history(&history).await?;
+        self.wrote(1);
+        Ok(items.len())
+    }
+
+    /// Removes every memory in the scope and all their history, leaving no trace. Returns how many memories.
+    #[instrument(skip_all, name = "memory.forget")]
+    pub async fn forget(&self, scope: &Scope) -> Result<usize, MemoryError> {
+        scope.validate()?;
+        let count = self.inner.store.find(scope_expr(scope), None).await?.len();
+        self.inner.store.delete(&scope_expr(scope)).await?;
+        self.inner.store.delete_history(scope).await?;
+        self.wrote(1);
+        Ok(count)
+    }
+
+    /// Every event of one memory, oldest first (also after the memory was deleted).
+    #[instrument(skip_all, name = "memory.history")]
+    pub async fn history(&self, id: &str) -> Result<Vec<HistoryEntry>, MemoryError> {
+        validate_id(id)?;
+        self.inner.store.history(id).await
+    }
+
+    /// Deletes every memory and all history in this store.
+    #[instrument(skip_all, name = "memory.reset")]
+    pub async fn reset(&self) -> Result<(), MemoryError> {
+        self.inner.store.clear().await?;
+        self.inner.store.optimize().await
+    }
+
+    /// Number of memories stored (all scopes).
+    pub async fn count(&self) -> Result<usize, MemoryError> {
+        self.inner.store.count().await
+    }
+
+    /// Compacts the tables and refreshes indexes; run after bulk imports.
+    pub async fn optimize(&self) -> Result<(), MemoryError> {
+        self.inner.writes.store(0, Ordering::Relaxed);
+        self.inner.store.optimize().await
+    }
+
+    /// Counts a write and, every [`COMPACT_EVERY`] writes, compacts in the background.
+    fn wrote(&self, n: usize) {
+        let before = self.inner.writes.fetch_add(n, Ordering::Relaxed);
+        if before / COMPACT_EVERY != (before + n) / COMPACT_EVERY {
+            let store = self.inner.store.clone();
+            tokio::spawn(async move {
+                if let Err(e) = store.optimize().await {
+                    warn!(error = %e, "background compaction failed; it is retried after the next writes");
+                }
+            });
+        }
+    }
+}
+
+fn check_limit(limit: usize) -> Result<(), MemoryError> {
+    if limit == 0 || limit > MAX_LIMIT {
+        return Err(MemoryError::Invalid(format!("limit must be between 1 and {MAX_LIMIT}")));
+    }
+    Ok(())
+}
+
+fn entry(memory_id: &str, old: Option<&str>, new: Option<&str>, event: EventKind, actor: Option<&str>) -> HistoryEntry {
+    HistoryEntry {
+        id: uuid::Uuid::new_v4().to_string(),
+        memory_id: memory_id.to_string(),
+        old_memory: old.map(str::to_string),
+        new_memory: new.map(str::to_string),
+        event,
+        created_at: Utc::now(),
+        actor: actor.map(str::to_string),
+        is_deleted: event == EventKind::Delete,
+    }
+}
+
+/// `memories_` plus the embedder's model id folded to `[a-z0-9_]`.
+pub fn default_table_name(model_id: &str) -> String {
+    let slug: String =
+        model_id.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' }).collect();
+    format!("memories_{slug}")
+}

@@ -1,0 +1,417 @@
+//! The LanceDB side of the memory engine: table schemas, Arrow conversion, and the few queries the engine needs.
+//!
+//! Filters are built as DataFusion expressions (`col("user_id").eq(lit(v))`), never as SQL text, so no user
+//! string can change a query's meaning.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use arrow_array::builder::{BooleanBuilder, StringBuilder, TimestampMicrosecondBuilder};
+use arrow_array::types::Float32Type;
+use arrow_array::{
+    Array, ArrayRef, BooleanArray, FixedSizeListArray, Float32Array, RecordBatch, RecordBatchIterator, StringArray,
+    TimestampMicrosecondArray,
+};
+use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use chrono::{DateTime, Utc};
+use futures::TryStreamExt;
+use lancedb::expr::{col, lit, DfExpr};
+use lancedb::index::Index;
+use lancedb::query::{ExecutableQuery, QueryBase, Select};
+use lancedb::table::OptimizeAction;
+use lancedb::{DistanceType, Table};
+use serde_json::{Map, Value};
+use tracing::instrument;
+
+use super::types::{EventKind, HistoryEntry, MemoryItem, Scope};
+use super::MemoryError;
+
+/// Schema metadata key holding the embedder's model id.
+const META_MODEL: &str = "tourdesk.embedder.model_id";
+/// Schema metadata key holding the vector length.
+const META_DIM: &str = "tourdesk.embedder.dim";
+/// Name of the history table, shared by every memories table (memory ids are UUIDs).
+const HISTORY_TABLE: &str = "memory_history";
+/// Rows above which a scalar index on `user_id` pays for itself.
+const INDEX_AT_ROWS: usize = 10_000;
+/// Columns read back for a memory (everything but the vector).
+const ITEM_COLUMNS: [&str; 10] =
+    ["id", "text", "hash", "user_id", "agent_id", "run_id", "role", "metadata", "created_at", "updated_at"];
+/// Columns read back from a vector search: the memory and its distance.
+const HIT_COLUMNS: [&str; 11] =
+    ["id", "text", "hash", "user_id", "agent_id", "run_id", "role", "metadata", "created_at", "updated_at", "_distance"];
+
+/// A memory row on its way in: the item plus its vector.
+pub(crate) struct Row {
+    pub item: MemoryItem,
+    pub vector: Vec<f32>,
+}
+
+/// The two tables of one memory store.
+#[derive(Clone)]
+pub(crate) struct LanceStore {
+    memories: Table,
+    history: Table,
+    schema: SchemaRef,
+    dim: usize,
+}
+
+fn timestamp_type() -> DataType {
+    DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
+}
+
+fn memories_schema(model_id: &str, dim: usize) -> SchemaRef {
+    let text = |name: &str, nullable: bool| Field::new(name, DataType::Utf8, nullable);
+    let fields = vec![
+        text("id", false),
+        text("text", false),
+        text("hash", false),
+        Field::new("vector", DataType::FixedSizeList(Arc::new(Field::new("item", DataType::Float32, true)), dim as i32), false),
+        text("user_id", true),
+        text("agent_id", true),
+        text("run_id", true),
+        text("role", true),
+        text("metadata", false),
+        Field::new("created_at", timestamp_type(), false),
+        Field::new("updated_at", timestamp_type(), false),
+    ];
+    let meta = HashMap::from([(META_MODEL.to_string(), model_id.to_string()), (META_DIM.to_string(), dim.to_string())]);
+    Arc::new(Schema::new_with_metadata(fields, meta))
+}
+
+fn history_schema() -> SchemaRef {
+    let text = |name: &str, nullable: bool| Field::new(name, DataType::Utf8, nullable);
+    Arc::new(Schema::new(vec![
+        text("id", false),
+        text("memory_id", false),
+        text("user_id", true),
+        text("agent_id", true),
+        text("run_id", true),
+        text("old", true),
+        text("new", true),
+        text("event", false),
+        Field::new("at", timestamp_type(), false),
+        text("actor", true),
+        Field::new("is_deleted", DataType::Boolean, false),
+    ]))
+}
+
+/// Equality on every id the scope sets.
+pub(crate) fn scope_expr(scope: &Scope) -> DfExpr {
+    scope.fields().map(|(name, value)| col(name).eq(lit(value.to_string()))).reduce(DfExpr::and).unwrap_or(lit(true))
+}
+
+/// Equality on every id the scope sets and "is null" on the others: exactly this scope.
+pub(crate) fn exact_scope_expr(scope: &Scope) -> DfExpr {
+    [("user_id", &scope.user_id), ("agent_id", &scope.agent_id), ("run_id", &scope.run_id)]
+        .into_iter()
+        .map(|(name, value)| match value {
+            Some(v) => col(name).eq(lit(v.clone())),
+            None => col(name).is_null(),
+        })
+        .reduce(DfExpr::and)
+        .expect("three columns")
+}
+
+async fn open_or_create(db: &lancedb::Connection, name: &str, schema: SchemaRef) -> Result<Table, MemoryError> {
+    match db.open_table(name).execute().await {
+        Ok(table) => Ok(table),
+        Err(lancedb::Error::TableNotFound { .. }) => match db.create_empty_table(name, schema).execute().await {
+            Ok(table) => Ok(table),
+            // Another process created it between our open and create.
+            Err(lancedb::Error::TableAlreadyExists { .. }) => Ok(db.open_table(name).execute().await?),
+            Err(e) => Err(e.into()),
+        },
+        Err(e) => Err(e.into()),
+    }
+}
+
+impl LanceStore {
+    /// Opens (or creates) the memories table `table` and the history table at `uri`, checking that the table was
+    /// made by the same embedder.
+    pub(crate) async fn open(uri: &str, table: &str, model_id: &str, dim: usize) -> Result<Self, MemoryError> {
+        let db = lancedb::connect(uri).execute().await?;
+        let schema = memories_schema(model_id, dim);
+        let memories = open_or_create(&db, table, schema.clone()).await?;
+        let found = memories.schema().await?;
+        let found_model = found.metadata().get(META_MODEL).cloned().unwrap_or_default();
+        let found_dim = found.metadata().get(META_DIM).cloned().unwrap_or_default();
+        if found_model != model_id || found_dim != dim.to_string() {
+            return Err(MemoryError::EmbedderMismatch {
+                table: table.to_string(),
+                stored: format!("{found_model} ({found_dim}-d)"),
+                configured: format!("{model_id} ({dim}-d)"),
+            });
+        }
+        let history = open_or_create(&db, HISTORY_TABLE, history_schema()).await?;
+        Ok(Self { memories, history, schema, dim })
+    }
+
+    fn memory_batch(&self, rows: &[Row]) -> Result<RecordBatch, MemoryError> {
+        let strings = |f: &dyn Fn(&MemoryItem) -> Option<&str>| -> ArrayRef {
+            let mut b = StringBuilder::new();
+            rows.iter().for_each(|r| b.append_option(f(&r.item)));
+            Arc::new(b.finish())
+        };
+        let times = |f: &dyn Fn(&MemoryItem) -> DateTime<Utc>| -> ArrayRef {
+            let mut b = TimestampMicrosecondBuilder::new().with_timezone("UTC");
+            rows.iter().for_each(|r| b.append_value(f(&r.item).timestamp_micros()));
+            Arc::new(b.finish())
+        };
+        if let Some(bad) = rows.iter().find(|r| r.vector.len() != self.dim) {
+            return Err(MemoryError::Invalid(format!("vector of length {} for a {}-d table", bad.vector.len(), self.dim)));
+        }
+        let vectors = FixedSizeListArray::from_iter_primitive::<Float32Type, _, _>(
+            rows.iter().map(|r| Some(r.vector.iter().copied().map(Some).collect::<Vec<_>>())),
+            self.dim as i32,
+        );
+        let metadata: Vec<String> = rows.iter().map(|r| Value::Object(r.item.metadata.clone()).to_string()).collect();
+        let columns: Vec<ArrayRef> = vec![
+            strings(&|i| Some(i.id.as_str())),
+            strings(&|i| Some(i.memory.as_str())),
+            strings(&|i| Some(i.hash.as_str())),
+            Arc::new(vectors),
+            strings(&|i| i.scope.user_id.as_deref()),
+            strings(&|i| i.scope.agent_id.as_deref()),
+            strings(&|i| i.scope.run_id.as_deref()),
+            strings(&|i| i.role.as_deref()),
+            Arc::new(StringArray::from(metadata)),
+            times(&|i| i.created_at),
+            times(&|i| i.updated_at),
+        ];
+        Ok(RecordBatch::try_new(self.schema.clone(), columns)?)
+    }
+
+    /// Appends memories.
+    #[instrument(skip_all, name = "store.insert", fields(n = rows.len()))]
+    pub(crate) async fn insert(&self, rows: &[Row]) -> Result<(), MemoryError> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        self.memories.add(self.memory_batch(rows)?).execute().await?;
+        Ok(())
+    }
+
+    /// Replaces memories with the same id (one atomic merge).
+    #[instrument(skip_all, name = "store.upsert", fields(n = rows.len()))]
+    pub(crate) async fn upsert(&self, rows: &[Row]) -> Result<(), MemoryError> {
+        let batch = self.memory_batch(rows)?;
+        let reader = RecordBatchIterator::new(vec![Ok(batch)], self.schema.clone());
+        let mut merge = self.memories.merge_insert(&["id"]);
+        merge.when_matched_update_all(None).when_not_matched_insert_all();
+        merge.execute(Box::new(reader)).await?;
+        Ok(())
+    }
+
+    /// Memories matching `filter`, in storage order, at most `limit`.
+    #[instrument(skip_all, name = "store.find")]
+    pub(crate) async fn find(&self, filter: DfExpr, limit: Option<usize>) -> Result<Vec<MemoryItem>, MemoryError> {
+        let mut query = self.memories.query().only_if_expr(filter).select(Select::columns(&ITEM_COLUMNS[..]));
+        if let Some(limit) = limit {
+            query = query.limit(limit);
+        }
+        let batches: Vec<RecordBatch> = query.execute().await?.try_collect().await?;
+        let mut out = Vec::new();
+        for batch in &batches {
+            out.extend(items_from_batch(batch)?);
+        }
+        Ok(out)
+    }
+
+    /// The `k` memories nearest to `vector` among those matching `filter`, nearest first, with cosine similarity.
+    #[instrument(skip_all, name = "store.nearest", fields(k))]
+    pub(crate) async fn nearest(
+        &self,
+        vector: &[f32],
+        filter: DfExpr,
+        k: usize,
+    ) -> Result<Vec<(MemoryItem, f32)>, MemoryError> {
+        let batches: Vec<RecordBatch> = self
+            .memories
+            .query()
+            .nearest_to(vector)?
+            .distance_type(DistanceType::Cosine)
+            .only_if_expr(filter)
+            .select(Select::columns(&HIT_COLUMNS[..]))
+            .limit(k)
+            .execute()
+            .await?
+            .try_collect()
+            .await?;
+        let mut out = Vec::new();
+        for batch in &batches {
+            let distances = batch
+                .column_by_name("_distance")
+                .and_then(|c| c.as_any().downcast_ref::<Float32Array>())
+                .ok_or_else(|| MemoryError::Corrupt("vector search returned no _distance column".into()))?;
+            for (i, item) in items_from_batch(batch)?.into_iter().enumerate() {
+                out.push((item, 1.0 - distances.value(i)));
+            }
+        }
+        out.sort_by(|a, b| b.1.total_cmp(&a.1));
+        Ok(out)
+    }
+
+    /// Deletes the memories matching `filter`.
+    #[instrument(skip_all, name = "store.delete")]
+    pub(crate) async fn delete(&self, filter: &DfExpr) -> Result<(), MemoryError> {
+        self.memories.delete(filter).await?;
+        Ok(())
+    }
+
+    /// Number of memories in the table.
+    pub(crate) async fn count(&self) -> Result<usize, MemoryError> {
+        Ok(self.memories.count_rows(None).await?)
+    }
+
+    /// Appends history entries; `scopes[i]` is the owner of `entries[i]`'s memory.
+    #[instrument(skip_all, name = "store.history_append", fields(n = entries.len()))]
+    pub(crate) async fn append_history(&self, entries: &[(HistoryEntry, Scope)]) -> Result<(), MemoryError> {
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let strings = |f: &dyn Fn(&(HistoryEntry, Scope)) -> Option<&str>| -> ArrayRef {
+            let mut b = StringBuilder::new();
+            entries.iter().for_each(|e| b.append_option(f(e)));
+            Arc::new(b.finish())
+        };
+        let mut at = TimestampMicrosecondBuilder::new().with_timezone("UTC");
+        let mut deleted = BooleanBuilder::new();
+        for (e, _) in entries {
+            at.append_value(e.created_at.timestamp_micros());
+            deleted.append_value(e.is_deleted);
+        }
+        let columns: Vec<ArrayRef> = vec![
+            strings(&|(e, _)| Some(e.id.as_str())),
+            strings(&|(e, _)| Some(e.memory_id.as_str())),
+            strings(&|(_, s)| s.user_id.as_deref()),
+            strings(&|(_, s)| s.agent_id.as_deref()),
+            strings(&|(_, s)| s.run_id.as_deref()),
+            strings(&|(e, _)| e.old_memory.as_deref()),
+            strings(&|(e, _)| e.new_memory.as_deref()),
+            strings(&|(e, _)| Some(e.event.as_str())),
+            Arc::new(at.finish()),
+            strings(&|(e, _)| e.actor.as_deref()),
+            Arc::new(deleted.finish()),
+        ];
+        let batch = RecordBatch::try_new(history_schema(), columns)?;
+        self.history.add(batch).execute().await?;
+        Ok(())
+    }
+
+    /// History of one memory, oldest first.
+    #[instrument(skip_all, name = "store.history")]
+    pub(crate) async fn history(&self, memory_id: &str) -> Result<Vec<HistoryEntry>, MemoryError> {
+        let batches: Vec<RecordBatch> = self
+            .history
+            .query()
+            .only_if_expr(col("memory_id").eq(lit(memory_id.to_string())))
+            .execute()
+            .await?
+            .try_collect()
+            .await?;
+        let mut out = Vec::new();
+        for batch in &batches {
+            out.extend(history_from_batch(batch)?);
+        }
+        // Stable: entries with the same timestamp keep their storage (insertion) order.
+        out.sort_by_key(|e| e.created_at);
+        Ok(out)
+    }
+
+    /// Deletes the history entries of memories owned by `scope`.
+    pub(crate) async fn delete_history(&self, scope: &Scope) -> Result<(), MemoryError> {
+        self.history.delete(&scope_expr(scope)).await?;
+        Ok(())
+    }
+
+    /// Deletes every memory and every history entry.
+    pub(crate) async fn clear(&self) -> Result<(), MemoryError> {
+        self.memories.delete(&lit(true)).await?;
+        self.history.delete(&lit(true)).await?;
+        Ok(())
+    }
+
+    /// Compacts small writes into larger files and keeps the `user_id` index current (creating it once the table
+    /// is big enough for it to pay).
+    #[instrument(skip_all, name = "store.optimize")]
+    pub(crate) async fn optimize(&self) -> Result<(), MemoryError> {
+        let has_index = self.memories.list_indices().await?.iter().any(|i| i.columns == ["user_id"]);
+        if !has_index && self.count().await? >= INDEX_AT_ROWS {
+            self.memories.create_index(&["user_id"], Index::BTree(Default::default())).execute().await?;
+        }
+        self.memories.optimize(OptimizeAction::All).await?;
+        self.history.optimize(OptimizeAction::All).await?;
+        Ok(())
+    }
+}
+
+fn string_col<'a>(batch: &'a RecordBatch, name: &str) -> Result<&'a StringArray, MemoryError> {
+    batch
+        .column_by_name(name)
+        .and_then(|c| c.as_any().downcast_ref::<StringArray>())
+        .ok_or_else(|| MemoryError::Corrupt(format!("column {name} is missing or not text")))
+}
+
+fn time_col<'a>(batch: &'a RecordBatch, name: &str) -> Result<&'a TimestampMicrosecondArray, MemoryError> {
+    batch
+        .column_by_name(name)
+        .and_then(|c| c.as_any().downcast_ref::<TimestampMicrosecondArray>())
+        .ok_or_else(|| MemoryError::Corrupt(format!("column {name} is missing or not a timestamp")))
+}
+
+fn opt(array: &StringArray, i: usize) -> Option<String> {
+    array.is_valid(i).then(|| array.value(i).to_string())
+}
+
+fn time(array: &TimestampMicrosecondArray, i: usize) -> Result<DateTime<Utc>, MemoryError> {
+    DateTime::from_timestamp_micros(array.value(i)).ok_or_else(|| MemoryError::Corrupt("timestamp out of range".into()))
+}
+
+fn items_from_batch(batch: &RecordBatch) -> Result<Vec<MemoryItem>, MemoryError> {
+    let [id, text, hash, user, agent, run, role, meta] =
+        ["id", "text", "hash", "user_id", "agent_id", "run_id", "role", "metadata"].map(|n| string_col(batch, n));
+    let (id, text, hash, user, agent, run, role, meta) = (id?, text?, hash?, user?, agent?, run?, role?, meta?);
+    let (created, updated) = (time_col(batch, "created_at")?, time_col(batch, "updated_at")?);
+    (0..batch.num_rows())
+        .map(|i| {
+            let metadata: Map<String, Value> = serde_json::from_str(meta.value(i))
+                .map_err(|e| MemoryError::Corrupt(format!("metadata of memory {}: {e}", id.value(i))))?;
+            Ok(MemoryItem {
+                id: id.value(i).to_string(),
+                memory: text.value(i).to_string(),
+                hash: hash.value(i).to_string(),
+                scope: Scope { user_id: opt(user, i), agent_id: opt(agent, i), run_id: opt(run, i) },
+                role: opt(role, i),
+                metadata,
+                created_at: time(created, i)?,
+                updated_at: time(updated, i)?,
+            })
+        })
+        .collect()
+}
+
+fn history_from_batch(batch: &RecordBatch) -> Result<Vec<HistoryEntry>, MemoryError> {
+    let [id, memory_id, old, new, event, actor] =
+        ["id", "memory_id", "old", "new", "event", "actor"].map(|n| string_col(batch, n));
+    let (id, memory_id, old, new, event, actor) = (id?, memory_id?, old?, new?, event?, actor?);
+    let at = time_col(batch, "at")?;
+    let deleted = batch
+        .column_by_name("is_deleted")
+        .and_then(|c| c.as_any().downcast_ref::<BooleanArray>())
+        .ok_or_else(|| MemoryError::Corrupt("column is_deleted is missing".into()))?;
+    (0..batch.num_rows())
+        .map(|i| {
+            Ok(HistoryEntry {
+                id: id.value(i).to_string(),
+                memory_id: memory_id.value(i).to_string(),
+                old_memory: opt(old, i),
+                new_memory: opt(new, i),
+                event: EventKind::parse(event.value(i))?,
+                created_at: time(at, i)?,
+                actor: opt(actor, i),
+                is_deleted: deleted.value(i),
+            })
+        })
+        .collect()
+}

@@ -1,0 +1,50 @@
+//! Shared set-up for the integration tests: the real MiniLM model (fetched by `just test`) and fresh LanceDB
+//! folders.
+
+#![allow(dead_code)] // each test binary uses a different part of this module
+
+use std::path::PathBuf;
+
+use tokio::sync::OnceCell;
+use tourdesk::config::default_models_dir;
+use tourdesk::inference::{EmbedderHandle, MiniLmEmbedder};
+use tourdesk::memory::{Memory, MemoryConfig};
+use tourdesk::models::{ModelDir, ModelStore};
+
+/// The models folder the tests read: `TOURDESK_MODELS`, else the default cache folder.
+pub fn models_dir() -> PathBuf {
+    std::env::var_os("TOURDESK_MODELS").map(PathBuf::from).unwrap_or_else(default_models_dir)
+}
+
+/// The verified MiniLM folder; panics with the command to run when it is missing.
+pub fn minilm_dir() -> ModelDir {
+    ModelStore::new(models_dir())
+        .and_then(|s| s.resolve("minilm"))
+        .unwrap_or_else(|e| panic!("{e} (the README's test command fetches models first)"))
+}
+
+static EMBEDDER: OnceCell<EmbedderHandle> = OnceCell::const_new();
+
+/// One real MiniLM embedder thread shared by every test in a binary.
+pub async fn embedder() -> EmbedderHandle {
+    EMBEDDER
+        .get_or_init(|| async {
+            let dir = minilm_dir();
+            EmbedderHandle::spawn(move || MiniLmEmbedder::load(&dir)).await.expect("MiniLM loads")
+        })
+        .await
+        .clone()
+}
+
+/// A memory store in a fresh temporary folder (kept alive by the returned guard).
+pub async fn fresh_memory() -> (Memory, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let memory = open_at(&dir).await;
+    (memory, dir)
+}
+
+/// Opens the store in `dir` with the shared embedder.
+pub async fn open_at(dir: &tempfile::TempDir) -> Memory {
+    let config = MemoryConfig { uri: dir.path().to_str().unwrap().to_string(), table: None };
+    Memory::open(&config, embedder().await).await.expect("store opens")
+}

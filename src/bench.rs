@@ -1,10 +1,12 @@
-//! Benchmarks that print numbers (`tourdesk bench …`): speed and memory targets live here, not in timed tests.
+//! Benchmarks that print numbers (`tourdesk bench memory|agent`): speed and memory targets live here, not in timed
+//! tests.
 
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::Map;
 
+use crate::agent::{AgentConfig, AgentError, AgentPlanner};
 use crate::inference::EmbedderHandle;
 use crate::memory::{Memory, MemoryConfig, MemoryError, NewMemory, Scope, SearchRequest};
 
@@ -178,6 +180,97 @@ pub async fn memory_bench(
         search_p95_ms: percentile(&search_times, 95),
         rss_mib,
         peak_rss_mib,
+    })
+}
+
+/// What the agent benchmark measured.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct AgentBenchReport {
+    /// Sessions run (each twice: with and without memory).
+    pub sessions: usize,
+    /// Turns timed per variant.
+    pub turns: usize,
+    /// Turn latency with memory, milliseconds.
+    pub turn_p50_ms: f64,
+    /// Turn latency with memory, milliseconds.
+    pub turn_p95_ms: f64,
+    /// Turn latency without memory, milliseconds.
+    pub bare_p50_ms: f64,
+    /// Turn latency without memory, milliseconds.
+    pub bare_p95_ms: f64,
+    /// First-turn memory read (retrieve the caller's context), milliseconds.
+    pub memory_read_p50_ms: f64,
+    /// First-turn memory read, milliseconds.
+    pub memory_read_p95_ms: f64,
+    /// Share of all turn time spent reading memory.
+    pub memory_share: f64,
+}
+
+impl std::fmt::Display for AgentBenchReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "sessions               {} ({} turns each variant)", self.sessions, self.turns)?;
+        writeln!(f, "turn with memory       p50 {:.2} ms   p95 {:.2} ms", self.turn_p50_ms, self.turn_p95_ms)?;
+        writeln!(f, "turn without memory    p50 {:.2} ms   p95 {:.2} ms", self.bare_p50_ms, self.bare_p95_ms)?;
+        writeln!(f, "memory adds at p95     {:.2} ms", self.turn_p95_ms - self.bare_p95_ms)?;
+        writeln!(f, "memory read (turn 1)   p50 {:.2} ms   p95 {:.2} ms", self.memory_read_p50_ms, self.memory_read_p95_ms)?;
+        write!(f, "memory share of turns  {:.1} %", self.memory_share * 100.0)
+    }
+}
+
+/// The scripted caller: qualifies, picks a slot and gives contact details (no booking, so slots never run out).
+const SCRIPT: [&str; 7] = [
+    "Hi, my name is Dana. I'm looking for a two-bedroom at Hudson 360.",
+    "I've got a cat. What's the pet fee?",
+    "I'd like to move in on January 15th.",
+    "Around four thousand a month.",
+    "A virtual tour, please.",
+    "The first one.",
+    "My email is dana at example dot com.",
+];
+
+async fn run_sessions(
+    config: &AgentConfig,
+    sessions: usize,
+    prefix: &str,
+) -> Result<(Vec<Duration>, Vec<Duration>, f64), AgentError> {
+    let (mut turns, mut reads, mut memory_total, mut total) = (Vec::new(), Vec::new(), 0.0, 0.0);
+    for i in 0..sessions {
+        // Half the callers are returning ones (their second session), as on a real line.
+        let user = format!("+1555{prefix}{:06}", i / 2);
+        let mut planner = AgentPlanner::new(config.clone());
+        planner.set_session_context(&user, &format!("bench-{prefix}-{i}"));
+        for line in SCRIPT {
+            let t = Instant::now();
+            let reply = planner.process_transcript(line).await?;
+            turns.push(t.elapsed());
+            total += reply.latency_ms;
+            memory_total += reply.memory_ms;
+            if reply.memory_ms > 0.0 {
+                reads.push(Duration::from_secs_f64(reply.memory_ms / 1000.0));
+            }
+        }
+        planner.finish().await;
+    }
+    turns.sort();
+    reads.sort();
+    Ok((turns, reads, if total > 0.0 { memory_total / total } else { 0.0 }))
+}
+
+/// Runs the scripted conversation `sessions` times with memory and `sessions` times without.
+pub async fn agent_bench(config: AgentConfig, sessions: usize) -> Result<AgentBenchReport, AgentError> {
+    let bare = AgentConfig { memory: None, ..config.clone() };
+    let (turns, reads, share) = run_sessions(&config, sessions, "1").await?;
+    let (bare_turns, _, _) = run_sessions(&bare, sessions, "2").await?;
+    Ok(AgentBenchReport {
+        sessions,
+        turns: turns.len(),
+        turn_p50_ms: percentile(&turns, 50),
+        turn_p95_ms: percentile(&turns, 95),
+        bare_p50_ms: percentile(&bare_turns, 50),
+        bare_p95_ms: percentile(&bare_turns, 95),
+        memory_read_p50_ms: percentile(&reads, 50),
+        memory_read_p95_ms: percentile(&reads, 95),
+        memory_share: share,
     })
 }
 

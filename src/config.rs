@@ -19,6 +19,8 @@ pub struct Settings {
     pub embedder: String,
     /// Memories table; by default named after the embedder.
     pub memory_table: Option<String>,
+    /// Folder for the flight recorder's per-call JSONL files.
+    pub recordings: PathBuf,
 }
 
 impl Default for Settings {
@@ -28,6 +30,7 @@ impl Default for Settings {
             models: default_models_dir(),
             embedder: "minilm".into(),
             memory_table: None,
+            recordings: PathBuf::from("data/recordings"),
         }
     }
 }
@@ -56,6 +59,10 @@ pub struct Overrides {
     #[arg(long, global = true, env = "TOURDESK_MEMORY_TABLE")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub memory_table: Option<String>,
+    /// Folder for per-call flight-recorder files [default: data/recordings]
+    #[arg(long, global = true, env = "TOURDESK_RECORDINGS")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recordings: Option<PathBuf>,
 }
 
 /// A settings file that could not be read, or a value of the wrong type.

@@ -1,6 +1,7 @@
 //! tourdesk: a local, offline-capable voice agent for a leasing office that books apartment tours and remembers
 //! every caller. This crate holds the engine; the `tourdesk` binary is a thin command line over it.
 
+pub mod agent;
 pub mod bench;
 pub mod config;
 pub mod demo;
@@ -8,3 +9,4 @@ pub mod engine;
 pub mod inference;
 pub mod memory;
 pub mod models;
+pub mod recorder;

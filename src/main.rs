@@ -9,7 +9,7 @@ use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
 use cli::{BenchCommand, Cli, Command};
-use tourdesk::bench::{memory_bench, MemoryBenchOptions};
+use tourdesk::bench::{agent_bench, memory_bench, MemoryBenchOptions};
 use tourdesk::config::Settings;
 use tourdesk::engine;
 use tourdesk::models::ModelStore;
@@ -34,9 +34,13 @@ async fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Models(cmd) => cli::models::run(ModelStore::new(&settings.models)?, cmd).await,
         Command::Memory(cmd) => cli::memory::run(engine::open_memory(&settings).await?, cmd).await,
+        Command::Chat { user, session, no_memory, state } => {
+            let config = engine::agent_config(&settings, !no_memory).await?;
+            cli::chat::run(config, &user, session, state).await
+        }
         Command::Demo => {
-            let memory = engine::open_memory(&settings).await?;
-            tourdesk::demo::memory_demo(&memory, &mut std::io::stdout().lock()).await?;
+            let config = engine::agent_config(&settings, true).await?;
+            tourdesk::demo::run_demo(config, &mut std::io::stdout().lock()).await?;
             Ok(())
         }
         Command::Bench(BenchCommand::Memory { memories, users, queries, batch, json }) => {
@@ -45,6 +49,23 @@ async fn run(cli: Cli) -> Result<()> {
             let uri = dir.path().to_str().context("temporary folder path is not UTF-8")?;
             let opts = MemoryBenchOptions { memories, users, queries, batch, progress: !json };
             let report = memory_bench(embedder, uri, &opts).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                println!("{report}");
+            }
+            Ok(())
+        }
+        Command::Bench(BenchCommand::Agent { sessions, json }) => {
+            let dir = tempfile::tempdir().context("cannot create a temporary folder for the benchmark store")?;
+            let scratch = Settings {
+                data: dir.path().join("db").to_str().context("temporary folder path is not UTF-8")?.to_string(),
+                recordings: dir.path().join("recordings"),
+                ..settings
+            };
+            let mut config = engine::agent_config(&scratch, true).await?;
+            config.now = Some(chrono::NaiveDate::from_ymd_opt(2026, 11, 24).and_then(|d| d.and_hms_opt(9, 0, 0)).context("fixed bench clock")?);
+            let report = agent_bench(config, sessions).await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else {

@@ -1,5 +1,6 @@
 //! The `tourdesk` command line: one typed tree of commands and options (clap), dispatched to the engine.
 
+pub mod chat;
 pub mod memory;
 pub mod models;
 
@@ -39,7 +40,22 @@ pub enum Command {
     /// Print speed and memory numbers.
     #[command(subcommand)]
     Bench(BenchCommand),
-    /// Store a caller's preferences on one call and recall them on the next.
+    /// Talk with the agent in the terminal; memories carry over between runs for the same --user.
+    Chat {
+        /// Caller id (a phone number such as +15551230001, or any name)
+        #[arg(long, default_value = "+15550000000")]
+        user: String,
+        /// Session id [default: a new one]
+        #[arg(long)]
+        session: Option<String>,
+        /// Run without caller memory
+        #[arg(long)]
+        no_memory: bool,
+        /// Print the planner state after every reply (to stderr)
+        #[arg(long)]
+        state: bool,
+    },
+    /// Walk through a booking call, what memory keeps of it, and a second call that picks up where it left off.
     Demo,
 }
 
@@ -60,6 +76,15 @@ pub enum BenchCommand {
         /// Memories per ingest batch
         #[arg(long, default_value_t = 512)]
         batch: usize,
+        /// Print the report as JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Time agent turns over a scripted conversation, with and without memory, in a temporary store.
+    Agent {
+        /// Scripted sessions per variant
+        #[arg(long, default_value_t = 30)]
+        sessions: usize,
         /// Print the report as JSON
         #[arg(long)]
         json: bool,

@@ -1,0 +1,204 @@
+//! The tour domain's view of the memory engine: exchanges and planner state in, a caller's context out.
+//!
+//! Preferences are stored one memory per slot with `{"kind": "preference", "slot": …, "value": …}` metadata, so a
+//! later call restores them exactly (no re-parsing of text) and a changed slot updates its memory, with history.
+
+use std::collections::HashMap;
+
+use chrono::Utc;
+use serde_json::{json, Map, Value};
+use tracing::instrument;
+
+use super::catalog::Catalog;
+use super::state::{PlannerState, Slot};
+use super::tools::{money, unit_name};
+use crate::memory::{
+    AddInput, AddRequest, Memory, MemoryError, MemoryEvent, MemoryItem, Message, MetadataFilter, Scope, SearchHit,
+    SearchRequest,
+};
+
+/// Agent id recorded on every memory the agent writes.
+pub const AGENT_ID: &str = "tourdesk";
+
+/// What is remembered about a caller.
+#[derive(Debug, Clone, Default)]
+pub struct UserContext {
+    /// Remembered slots, as a state.
+    pub state: PlannerState,
+    /// Which slots were remembered.
+    pub known: Vec<Slot>,
+    /// The memory holding each remembered slot.
+    pub slot_memories: HashMap<Slot, String>,
+    /// Recent exchanges, newest first.
+    pub recent: Vec<MemoryItem>,
+}
+
+/// Memory for the tour agent. Cheap to clone.
+#[derive(Clone)]
+pub struct MemoryService {
+    memory: Memory,
+}
+
+fn preference_filter(slot: Option<Slot>) -> MetadataFilter {
+    let mut f = Map::new();
+    f.insert("kind".into(), json!("preference"));
+    if let Some(slot) = slot {
+        f.insert("slot".into(), json!(slot.as_str()));
+    }
+    MetadataFilter::parse(&Value::Object(f)).expect("static filter")
+}
+
+fn slot_from(name: &str) -> Option<Slot> {
+    Slot::ALL.into_iter().find(|s| s.as_str() == name)
+}
+
+/// The sentence stored for a slot ("Interested in Hudson 360").
+pub fn preference_text(state: &PlannerState, slot: Slot, catalog: &Catalog) -> Option<String> {
+    Some(match slot {
+        Slot::Property => {
+            let id = state.property.as_deref()?;
+            format!("Interested in {}", catalog.property(id).map_or(id, |p| p.name.as_str()))
+        }
+        Slot::Bedrooms => format!("Wants a {} apartment", unit_name(state.bedrooms?)),
+        Slot::Pets => {
+            let pets = state.pets?;
+            if pets.none() {
+                "Has no pets".into()
+            } else {
+                format!("Has {}", pets.spoken())
+            }
+        }
+        Slot::Budget => format!("Budget is about {} a month", money(state.budget?)),
+        Slot::MoveIn => format!("Wants to move in on {}", state.move_in?.format("%B %-d, %Y")),
+        Slot::TourType => format!("Prefers {} tour", state.tour_type?.with_article()),
+        Slot::TourTime => format!("Tour time {}", state.tour_time?.format("%Y-%m-%d %H:%M")),
+        Slot::Name => format!("Name is {}", state.name.as_deref()?),
+        Slot::Email => format!("Email is {}", state.email.as_deref()?),
+        Slot::Phone => format!("Phone is {}", state.phone.as_deref()?),
+    })
+}
+
+impl MemoryService {
+    /// Wraps the memory engine.
+    pub fn new(memory: Memory) -> Self {
+        Self { memory }
+    }
+
+    /// The engine underneath.
+    pub fn memory(&self) -> &Memory {
+        &self.memory
+    }
+
+    /// Stores one exchange under the caller and the session, with a timestamp and `metadata`.
+    #[instrument(skip_all, name = "memory_service.store_conversation")]
+    pub async fn store_conversation_memory(
+        &self,
+        user_id: &str,
+        session_id: &str,
+        user_text: &str,
+        agent_text: &str,
+        mut metadata: Map<String, Value>,
+    ) -> Result<Vec<MemoryEvent>, MemoryError> {
+        metadata.insert("kind".into(), json!("exchange"));
+        metadata.insert("at".into(), json!(Utc::now().to_rfc3339()));
+        let messages = [("user", user_text), ("assistant", agent_text)]
+            .into_iter()
+            .filter(|(_, text)| !text.trim().is_empty())
+            .map(|(role, text)| Message { role: role.into(), content: text.into() })
+            .collect();
+        self.memory
+            .add(AddRequest {
+                input: AddInput::Messages(messages),
+                scope: Scope { user_id: Some(user_id.into()), agent_id: Some(AGENT_ID.into()), run_id: Some(session_id.into()) },
+                metadata,
+                actor: Some("agent".into()),
+            })
+            .await
+    }
+
+    /// Saves `slots` of the state as preference memories: a slot already remembered is updated, a new one added.
+    /// `known` maps slots to their memory ids and is kept current.
+    #[instrument(skip_all, name = "memory_service.save_state", fields(n = slots.len()))]
+    pub async fn save_planner_state(
+        &self,
+        user_id: &str,
+        state: &PlannerState,
+        slots: &[Slot],
+        known: &mut HashMap<Slot, String>,
+        catalog: &Catalog,
+    ) -> Result<Vec<MemoryEvent>, MemoryError> {
+        let mut events = Vec::new();
+        for &slot in slots.iter().filter(|s| s.remembered()) {
+            let (Some(text), Some(value)) = (preference_text(state, slot, catalog), state.value(slot)) else {
+                continue;
+            };
+            let metadata = json!({"kind": "preference", "slot": slot.as_str(), "value": value});
+            let metadata = metadata.as_object().cloned().unwrap_or_default();
+            let event = match known.get(&slot) {
+                Some(id) => match self.memory.update(id, &text, Some(metadata.clone()), Some("planner")).await {
+                    Err(MemoryError::NotFound(_)) => None,
+                    other => Some(other?),
+                },
+                None => None,
+            };
+            let event = match event {
+                Some(e) => e,
+                None => {
+                    let scope = Scope { user_id: Some(user_id.into()), agent_id: Some(AGENT_ID.into()), run_id: None };
+                    let req = AddRequest { input: AddInput::Text(text), scope, metadata, actor: Some("planner".into()) };
+                    self.memory.add(req).await?.remove(0)
+                }
+            };
+            known.insert(slot, event.id.clone());
+            events.push(event);
+        }
+        Ok(events)
+    }
+
+    /// Everything remembered about a caller.
+    #[instrument(skip_all, name = "memory_service.retrieve_context")]
+    pub async fn retrieve_user_context(&self, user_id: &str) -> Result<UserContext, MemoryError> {
+        let items = self.memory.get_all(&Scope::user(user_id), &MetadataFilter::All, crate::memory::MAX_LIMIT).await?;
+        let mut ctx = UserContext::default();
+        let prefs = preference_filter(None);
+        // Newest first: the first memory seen for a slot wins.
+        for item in items {
+            if prefs.matches(&item.metadata) {
+                let slot = item.metadata.get("slot").and_then(Value::as_str).and_then(slot_from);
+                let value = item.metadata.get("value").cloned();
+                if let (Some(slot), Some(value)) = (slot, value) {
+                    if !ctx.slot_memories.contains_key(&slot) && ctx.state.set_value(slot, value) {
+                        ctx.slot_memories.insert(slot, item.id.clone());
+                        ctx.known.push(slot);
+                    }
+                }
+            } else if ctx.recent.len() < 10 {
+                ctx.recent.push(item);
+            }
+        }
+        Ok(ctx)
+    }
+
+    /// A short summary of what is known about a caller.
+    pub async fn get_user_summary(&self, user_id: &str, catalog: &Catalog) -> Result<String, MemoryError> {
+        let ctx = self.retrieve_user_context(user_id).await?;
+        let facts: Vec<String> = Slot::ALL.iter().filter_map(|s| preference_text(&ctx.state, *s, catalog)).collect();
+        Ok(if facts.is_empty() {
+            format!("Nothing is remembered about {user_id}.")
+        } else {
+            format!("{}. {} recent message(s) on record.", facts.join(". "), ctx.recent.len())
+        })
+    }
+
+    /// Searches a caller's memories.
+    pub async fn search(&self, user_id: &str, query: &str, limit: usize) -> Result<Vec<SearchHit>, MemoryError> {
+        let mut req = SearchRequest::new(query, Scope::user(user_id));
+        req.limit = limit;
+        self.memory.search(&req).await
+    }
+
+    /// Only the preference memory of one slot, if any (for tests and tools).
+    pub async fn slot_memory(&self, user_id: &str, slot: Slot) -> Result<Option<MemoryItem>, MemoryError> {
+        Ok(self.memory.get_all(&Scope::user(user_id), &preference_filter(Some(slot)), 1).await?.pop())
+    }
+}

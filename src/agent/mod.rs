@@ -1,0 +1,41 @@
+//! The tour-booking agent: the property catalog, a deterministic parser of callers' words, the planner's state and
+//! dialogue policy, the tools (answers, open slots, bookings), and the agent's use of memory.
+
+mod bookings;
+mod catalog;
+mod memory_service;
+mod memory_writer;
+mod parser;
+mod planner;
+mod state;
+mod tools;
+
+pub use bookings::{BookOutcome, Booking, BookingStore};
+pub use catalog::{Catalog, Property};
+pub use memory_service::{preference_text, MemoryService, UserContext, AGENT_ID};
+pub use parser::{parse, words_to_numbers, Parsed, TimeRequest, Topic};
+pub use planner::{AgentConfig, AgentPlanner, Reply};
+pub use state::{Pets, PlannerState, Slot, Stage, TourType};
+pub use tools::{spoken_time, ToolEvent, Tools};
+
+use crate::memory::MemoryError;
+
+/// Everything that can go wrong in the agent.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    /// `data/properties.json` is malformed.
+    #[error("property catalog is invalid: {0}")]
+    Catalog(String),
+    /// The bookings table failed or holds bad data.
+    #[error("bookings store error: {0}")]
+    Bookings(String),
+    /// LanceDB failed.
+    #[error("bookings store error: {0}")]
+    Store(#[from] lancedb::Error),
+    /// Memory failed where it could not be skipped.
+    #[error(transparent)]
+    Memory(#[from] MemoryError),
+    /// `process_transcript` before `set_session_context`.
+    #[error("no session: call set_session_context(user_id, session_id) first")]
+    NoSession,
+}

@@ -1,0 +1,561 @@
+//! `AgentPlanner`: one call's conversation. It reads each transcript, updates the state, answers questions from the
+//! tools, offers real open slots, confirms and books; on the first turn it loads what memory knows about the caller,
+//! and after every turn it hands the exchange and the state change to the memory writer without waiting.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use chrono::{NaiveDateTime, Timelike};
+use serde::Serialize;
+use serde_json::json;
+use tracing::{info_span, warn, Instrument};
+
+use super::bookings::{BookOutcome, Booking};
+use super::memory_service::{preference_text, MemoryService};
+use super::memory_writer::MemoryWriter;
+use super::parser::{parse, Parsed, TimeRequest};
+use super::state::{PlannerState, Slot, Stage};
+use super::tools::{spoken_time, unit_name, ToolEvent, Tools};
+use super::AgentError;
+use crate::recorder::FlightRecorder;
+
+/// Slots offered at once.
+const OFFER: usize = 3;
+
+/// What a planner needs; shared by every session of a server.
+#[derive(Clone)]
+pub struct AgentConfig {
+    /// Catalog answers, open slots, bookings.
+    pub tools: Tools,
+    /// Caller memory; `None` runs without it.
+    pub memory: Option<MemoryService>,
+    /// Folder for flight-recorder files; `None` records nothing.
+    pub recordings: Option<PathBuf>,
+    /// A fixed "now" (office wall clock) for tests and demos; the local clock otherwise.
+    pub now: Option<NaiveDateTime>,
+}
+
+/// The agent's answer to one transcript.
+#[derive(Debug, Clone, Serialize)]
+pub struct Reply {
+    /// What to say.
+    pub text: String,
+    /// The state after this turn.
+    pub state: PlannerState,
+    /// Slots this turn changed.
+    pub changed: Vec<Slot>,
+    /// Tools called this turn.
+    pub tools: Vec<ToolEvent>,
+    /// Time spent reading memory this turn (first turn only), milliseconds.
+    pub memory_ms: f64,
+    /// Whole turn, milliseconds.
+    pub latency_ms: f64,
+}
+
+/// One conversation with one caller.
+pub struct AgentPlanner {
+    config: AgentConfig,
+    user_id: Option<String>,
+    session_id: String,
+    state: PlannerState,
+    /// The slot the last reply asked for.
+    expected: Option<Slot>,
+    /// Slots the last reply offered, in the order said.
+    offered: Vec<NaiveDateTime>,
+    /// A time the caller gave before property and tour type were known.
+    pending_time: Option<TimeRequest>,
+    /// The caller said no to the read-back; wait for a change before reading it back again.
+    awaiting_change: bool,
+    turn: usize,
+    recorder: Option<Arc<FlightRecorder>>,
+    writer: Option<MemoryWriter>,
+}
+
+impl AgentPlanner {
+    /// A planner with no caller yet.
+    pub fn new(config: AgentConfig) -> Self {
+        Self {
+            config,
+            user_id: None,
+            session_id: uuid::Uuid::new_v4().to_string(),
+            state: PlannerState::default(),
+            expected: None,
+            offered: Vec::new(),
+            pending_time: None,
+            awaiting_change: false,
+            turn: 0,
+            recorder: None,
+            writer: None,
+        }
+    }
+
+    /// Starts a session for a caller: `user_id` keys their memories, `session_id` this call.
+    pub fn set_session_context(&mut self, user_id: &str, session_id: &str) {
+        *self = Self::new(self.config.clone());
+        self.user_id = Some(user_id.to_string());
+        self.session_id = session_id.to_string();
+        self.recorder = self.config.recordings.as_ref().and_then(|dir| match FlightRecorder::create(dir, session_id) {
+            Ok(r) => Some(Arc::new(r)),
+            Err(e) => {
+                warn!(error = %e, dir = %dir.display(), "cannot open the flight recorder; the call goes on unrecorded");
+                None
+            }
+        });
+        self.record("session_start", None, json!({"user_id": user_id}));
+    }
+
+    /// The current state.
+    pub fn state(&self) -> &PlannerState {
+        &self.state
+    }
+
+    /// The flight-recorder file of this session, if recording.
+    pub fn recording(&self) -> Option<PathBuf> {
+        self.recorder.as_ref().map(|r| r.path().to_path_buf())
+    }
+
+    fn record(&self, kind: &str, duration: Option<std::time::Duration>, data: serde_json::Value) {
+        if let Some(r) = &self.recorder {
+            r.record(kind, duration, data);
+        }
+    }
+
+    fn now(&self) -> NaiveDateTime {
+        self.config.now.unwrap_or_else(|| chrono::Local::now().naive_local())
+    }
+
+    fn property_name(&self) -> String {
+        let id = self.state.property.as_deref().unwrap_or_default();
+        self.config.tools.catalog().property(id).map_or_else(|| id.to_string(), |p| p.name.clone())
+    }
+
+    /// Reads one transcript and answers it.
+    pub async fn process_transcript(&mut self, text: &str) -> Result<Reply, AgentError> {
+        let span = info_span!("turn", session = %self.session_id, turn = self.turn);
+        self.turn_inner(text).instrument(span).await
+    }
+
+    async fn turn_inner(&mut self, text: &str) -> Result<Reply, AgentError> {
+        let started = Instant::now();
+        let user_id = self.user_id.clone().ok_or(AgentError::NoSession)?;
+        self.record("transcript", None, json!({"text": text, "turn": self.turn}));
+        let before = self.state.clone();
+        let mut parts = Vec::new();
+        let mut tools = Vec::new();
+        let mut memory_ms = 0.0;
+        let first_turn = self.turn == 0;
+        let mut returning = false;
+        if first_turn {
+            let t = Instant::now();
+            returning = self.load_caller(&user_id).await;
+            memory_ms = t.elapsed().as_secs_f64() * 1000.0;
+        }
+        self.turn += 1;
+
+        let now = self.now();
+        let expected_before = self.expected;
+        let parsed = parse(text, self.expected, now.date(), self.config.tools.catalog());
+        let asked_again = self.apply(&parsed, &mut parts);
+        if first_turn {
+            parts.insert(0, self.greeting(returning));
+        }
+        for topic in &parsed.questions {
+            let event = self.config.tools.answer(*topic, self.state.property.as_deref(), self.state.bedrooms);
+            if let Some(answer) = event.result["answer"].as_str() {
+                parts.push(answer.to_string());
+            }
+            tools.push(event);
+        }
+        self.choose_time(&parsed, text, now, &mut parts, &mut tools).await?;
+        let was_awaiting = self.awaiting_change;
+        if self.state.stage == Stage::Confirming {
+            self.confirm(&parsed, &user_id, &mut parts, &mut tools).await?;
+        }
+        let reopened_now = self.awaiting_change && !was_awaiting;
+        let understood = !parsed.questions.is_empty() || self.state != before || asked_again;
+        if !understood && expected_before.is_some() {
+            parts.push("Sorry, I didn't catch that.".into());
+        }
+        let prompt = if self.awaiting_change && self.state.changed_slots(&before).is_empty() {
+            if reopened_now {
+                String::new()
+            } else {
+                "What would you like to change: the time, the tour type, or your contact details?".into()
+            }
+        } else {
+            self.awaiting_change = false;
+            self.next_prompt(now, &mut tools).await?
+        };
+        parts.push(prompt);
+
+        let reply_text = parts.into_iter().filter(|p| !p.is_empty()).collect::<Vec<_>>().join(" ");
+        let changed = self.state.changed_slots(&before);
+        for t in &tools {
+            self.record("tool", None, serde_json::to_value(t).unwrap_or_default());
+        }
+        if !changed.is_empty() || self.state.stage != before.stage {
+            let values: serde_json::Map<String, serde_json::Value> =
+                changed.iter().map(|s| (s.as_str().to_string(), self.state.value(*s).unwrap_or_default())).collect();
+            self.record("state", None, json!({"changed": values, "stage": self.state.stage}));
+        }
+        if let Some(writer) = &self.writer {
+            writer.exchange(text, &reply_text, self.turn);
+            writer.state(&self.state, changed.iter().copied().filter(|s| s.remembered()).collect());
+        }
+        let latency = started.elapsed();
+        self.record("reply", Some(latency), json!({"text": reply_text, "memory_ms": memory_ms}));
+        Ok(Reply {
+            text: reply_text,
+            state: self.state.clone(),
+            changed,
+            tools,
+            memory_ms,
+            latency_ms: latency.as_secs_f64() * 1000.0,
+        })
+    }
+
+    /// First turn: restore what memory knows and start the memory writer. Returns whether the caller is known.
+    async fn load_caller(&mut self, user_id: &str) -> bool {
+        let mut known_ids: std::collections::HashMap<Slot, String> = Default::default();
+        let mut returning = false;
+        if let Some(service) = &self.config.memory {
+            let started = Instant::now();
+            match service.retrieve_user_context(user_id).await {
+                Ok(ctx) => {
+                    self.record(
+                        "memory",
+                        Some(started.elapsed()),
+                        json!({"op": "retrieve_user_context", "known": ctx.known, "recent": ctx.recent.len()}),
+                    );
+                    self.state = ctx.state;
+                    self.state.tour_time = None;
+                    returning = ctx.known.iter().any(|s| *s != Slot::Phone);
+                    known_ids = ctx.slot_memories;
+                }
+                Err(e) => {
+                    warn!(error = %e, "memory unavailable; continuing without the caller's history");
+                    self.record("memory", Some(started.elapsed()), json!({"op": "retrieve_user_context", "error": e.to_string()}));
+                }
+            }
+            self.writer = Some(MemoryWriter::spawn(
+                service.clone(),
+                Arc::new(self.config.tools.catalog().clone()),
+                user_id.to_string(),
+                self.session_id.clone(),
+                known_ids,
+                self.recorder.clone(),
+            ));
+        }
+        let caller_phone = user_id.starts_with('+') && user_id.len() >= 11 && user_id[1..].chars().all(|c| c.is_ascii_digit());
+        if self.state.phone.is_none() && caller_phone {
+            self.state.phone = Some(user_id.to_string());
+        }
+        self.state.stage = Stage::Qualifying;
+        returning
+    }
+
+    /// The first words of a call: a returning caller hears what we remember.
+    fn greeting(&self, returning: bool) -> String {
+        let office = &self.config.tools.catalog().office.name;
+        if !returning {
+            return match &self.state.name {
+                Some(name) => format!("Thanks for calling {office}, {name}!"),
+                None => format!("Thanks for calling {office}!"),
+            };
+        }
+        let catalog = self.config.tools.catalog();
+        let known: Vec<String> = [Slot::Bedrooms, Slot::Property, Slot::Pets]
+            .iter()
+            .filter_map(|s| preference_text(&self.state, *s, catalog))
+            .map(|t| {
+                let mut c = t.chars();
+                c.next().map(|f| f.to_lowercase().chain(c).collect()).unwrap_or_default()
+            })
+            .collect();
+        let welcome = match &self.state.name {
+            Some(name) => format!("Welcome back to {office}, {name}!"),
+            None => format!("Welcome back to {office}!"),
+        };
+        if known.is_empty() {
+            welcome
+        } else {
+            format!("{welcome} From your last call I have: {}.", known.join(", "))
+        }
+    }
+
+    /// Applies parsed values to the state; invalid ones get a note and are asked again. Returns whether something
+    /// was heard but refused.
+    fn apply(&mut self, p: &Parsed, parts: &mut Vec<String>) -> bool {
+        let catalog = self.config.tools.catalog().clone();
+        let mut refused = false;
+        if let Some(id) = &p.property {
+            if self.state.property.as_deref() != Some(id) {
+                self.state.property = Some(id.clone());
+                self.state.tour_time = None;
+                self.offered.clear();
+            }
+        }
+        match &p.bedrooms {
+            Some(Ok(b)) => self.state.bedrooms = Some(*b),
+            Some(Err(heard)) => {
+                parts.push(format!("We have studios up to three bedrooms, so {heard} bedrooms isn't something I can offer."));
+                refused = true;
+            }
+            None => {}
+        }
+        if let Some(pets) = p.pets {
+            self.state.pets = Some(pets);
+            if let Some(prop) = self.state.property.as_deref().and_then(|id| catalog.property(id)) {
+                if pets.dogs > 0 && !prop.pets.dogs {
+                    parts.push(format!("Just so you know, {} is cats-only.", prop.name));
+                }
+            }
+        }
+        match &p.budget {
+            Some(Ok(b)) => self.state.budget = Some(*b),
+            Some(Err(heard)) => {
+                parts.push(format!("I heard a budget of {heard}, which doesn't look like a monthly rent."));
+                refused = true;
+            }
+            None => {}
+        }
+        if let Some(d) = p.move_in {
+            self.state.move_in = Some(d);
+        }
+        if let Some(t) = p.tour_type {
+            if self.state.tour_type != Some(t) {
+                self.state.tour_type = Some(t);
+                self.state.tour_time = None;
+                self.offered.clear();
+            }
+        }
+        if let Some(n) = &p.name {
+            self.state.name = Some(n.clone());
+        }
+        match &p.email {
+            Some(Ok(e)) => self.state.email = Some(e.clone()),
+            Some(Err(heard)) => {
+                parts.push(format!("Sorry, \"{heard}\" doesn't look like a complete email address."));
+                self.state.email = None;
+                refused = true;
+            }
+            None => {}
+        }
+        match &p.phone {
+            Some(Ok(n)) => self.state.phone = Some(n.clone()),
+            Some(Err(_)) => {
+                parts.push("Sorry, I need a ten-digit phone number.".into());
+                refused = true;
+            }
+            None => {}
+        }
+        if let (Some(b), Some(budget), Some(prop)) =
+            (self.state.bedrooms, p.budget.as_ref().and_then(|b| b.as_ref().ok()), self.state.property.as_deref().and_then(|id| catalog.property(id)))
+        {
+            if let Some(u) = prop.unit(b).filter(|u| u.rent_min > *budget) {
+                parts.push(format!("Just so you know, {}s at {} start at ${} a month.", unit_name(b), prop.name, u.rent_min));
+            }
+        }
+        refused
+    }
+
+    /// Picks a tour time from what the caller said, refusing taken or unscheduled times with alternatives.
+    async fn choose_time(
+        &mut self,
+        p: &Parsed,
+        text: &str,
+        now: NaiveDateTime,
+        parts: &mut Vec<String>,
+        tools: &mut Vec<ToolEvent>,
+    ) -> Result<(), AgentError> {
+        let request = p.time.or(self.pending_time);
+        let (Some(property), Some(tour)) = (self.state.property.clone(), self.state.tour_type) else {
+            self.pending_time = request;
+            return Ok(());
+        };
+        self.pending_time = None;
+        if self.expected == Some(Slot::TourTime) && !self.offered.is_empty() {
+            let lower = text.to_lowercase();
+            let pick = ["first", "second", "third"]
+                .iter()
+                .position(|w| lower.contains(w))
+                .or_else(|| lower.contains("last").then(|| self.offered.len() - 1))
+                .or_else(|| {
+                    request.and_then(|r| {
+                        self.offered.iter().position(|o| r.date.is_none_or(|d| o.date() == d) && r.time.is_none_or(|t| o.time() == t))
+                    })
+                })
+                .or_else(|| (p.answer == Some(true) && request.is_none()).then_some(0));
+            if let Some(slot) = pick.and_then(|i| self.offered.get(i)) {
+                self.state.tour_time = Some(*slot);
+                return Ok(());
+            }
+        }
+        let Some(request) = request else { return Ok(()) };
+        let (open, event) = self.config.tools.open_slots(&property, tour, now).await?;
+        tools.push(event);
+        let name = self.property_name();
+        match (request.date, request.time) {
+            (Some(date), Some(time)) => {
+                let wanted = date.and_time(time);
+                if open.contains(&wanted) {
+                    self.state.tour_time = Some(wanted);
+                } else {
+                    let mut nearest = open.clone();
+                    nearest.sort_by_key(|s| (*s - wanted).num_minutes().abs());
+                    nearest.truncate(2);
+                    nearest.sort();
+                    let alternatives: Vec<String> = nearest.iter().map(|s| spoken_time(*s)).collect();
+                    parts.push(format!(
+                        "Sorry, {} isn't available for {} tour of {name}. The closest open times are {}.",
+                        spoken_time(wanted),
+                        tour.with_article(),
+                        alternatives.join(" or ")
+                    ));
+                    self.offered = nearest;
+                    self.expected = Some(Slot::TourTime);
+                }
+            }
+            (Some(date), None) => {
+                let that_day: Vec<NaiveDateTime> = open.iter().copied().filter(|s| s.date() == date).take(OFFER).collect();
+                if that_day.is_empty() {
+                    parts.push(format!("There are no {} tours of {name} open on {}.", tour.spoken(), date.format("%A, %B %-d")));
+                } else if that_day.len() == 1 {
+                    self.state.tour_time = Some(that_day[0]);
+                } else {
+                    self.offered = that_day;
+                }
+            }
+            (None, Some(time)) => {
+                if let Some(slot) = open.iter().find(|s| s.time().hour() == time.hour() && s.time().minute() == time.minute()) {
+                    self.state.tour_time = Some(*slot);
+                }
+            }
+            (None, None) => {}
+        }
+        Ok(())
+    }
+
+    /// In the confirming stage: yes books, no reopens the details.
+    async fn confirm(
+        &mut self,
+        p: &Parsed,
+        user_id: &str,
+        parts: &mut Vec<String>,
+        tools: &mut Vec<ToolEvent>,
+    ) -> Result<(), AgentError> {
+        match p.answer {
+            Some(true) => {
+                let s = &self.state;
+                let (Some(property), Some(tour_type), Some(start), Some(name), Some(email), Some(phone)) =
+                    (s.property.clone(), s.tour_type, s.tour_time, s.name.clone(), s.email.clone(), s.phone.clone())
+                else {
+                    return Ok(());
+                };
+                let code = uuid::Uuid::new_v4().simple().to_string()[..6].to_uppercase();
+                let booking = Booking { confirmation: code, property, tour_type, start, user_id: user_id.into(), name, email, phone };
+                let (outcome, event) = self.config.tools.book(booking).await?;
+                tools.push(event);
+                match outcome {
+                    BookOutcome::Booked(b) => {
+                        let spelled: Vec<String> = b.confirmation.chars().map(String::from).collect();
+                        parts.push(format!(
+                            "You're all set! Your {} tour of {} is booked for {}. Your confirmation code is {}. We'll email the details to {}.",
+                            b.tour_type.spoken(),
+                            self.property_name(),
+                            spoken_time(b.start),
+                            spelled.join(" "),
+                            b.email
+                        ));
+                        self.state.confirmation = Some(b.confirmation);
+                        self.state.stage = Stage::Booked;
+                    }
+                    BookOutcome::Taken => {
+                        parts.push("Sorry, that time was just taken by another caller.".into());
+                        self.state.tour_time = None;
+                        self.state.stage = Stage::Scheduling;
+                    }
+                }
+            }
+            Some(false) => {
+                parts.push("No problem. What would you like to change?".into());
+                self.state.stage = Stage::Qualifying;
+                self.expected = None;
+                self.awaiting_change = true;
+            }
+            None => {}
+        }
+        Ok(())
+    }
+
+    /// Asks for the first missing slot, offers slots, or reads the booking back.
+    async fn next_prompt(&mut self, now: NaiveDateTime, tools: &mut Vec<ToolEvent>) -> Result<String, AgentError> {
+        if self.state.stage == Stage::Booked {
+            self.expected = None;
+            return Ok("Is there anything else I can help you with?".into());
+        }
+        let missing = Slot::ALL.into_iter().find(|s| !self.state.has(*s));
+        self.expected = missing;
+        let name = self.property_name();
+        Ok(match missing {
+            Some(Slot::Property) => "Which of our buildings are you interested in: 21 West End, Hudson 360, or Riverview Lofts?".into(),
+            Some(Slot::Bedrooms) => format!("How many bedrooms are you looking for at {name}? We have studios up to three bedrooms."),
+            Some(Slot::Pets) => "Will any pets be moving in with you?".into(),
+            Some(Slot::MoveIn) => "When are you hoping to move in?".into(),
+            Some(Slot::Budget) => "What monthly budget do you have in mind?".into(),
+            Some(Slot::TourType) => "Would you like an in-person tour or a virtual one?".into(),
+            Some(Slot::TourTime) => {
+                self.state.stage = Stage::Scheduling;
+                let tour = self.state.tour_type.unwrap_or(super::state::TourType::InPerson);
+                if self.offered.is_empty() || self.offered.iter().any(|s| *s <= now) {
+                    let property = self.state.property.clone().unwrap_or_default();
+                    let (open, event) = self.config.tools.open_slots(&property, tour, now).await?;
+                    tools.push(event);
+                    self.offered = open.into_iter().take(OFFER).collect();
+                }
+                if self.offered.is_empty() {
+                    self.expected = None;
+                    format!("I'm sorry, there are no open {} tours of {name} in the next three weeks.", tour.spoken())
+                } else {
+                    let times: Vec<String> = self.offered.iter().map(|s| spoken_time(*s)).collect();
+                    format!("For {} tour of {name}, I can offer {}. Which works best?", tour.with_article(), times.join(", or "))
+                }
+            }
+            Some(Slot::Name) => {
+                self.state.stage = Stage::Contact;
+                "Great. May I have your name?".into()
+            }
+            Some(Slot::Email) => {
+                self.state.stage = Stage::Contact;
+                "What's the best email address for the confirmation?".into()
+            }
+            Some(Slot::Phone) => {
+                self.state.stage = Stage::Contact;
+                "And a phone number where we can reach you?".into()
+            }
+            None => {
+                self.state.stage = Stage::Confirming;
+                let s = &self.state;
+                format!(
+                    "Let me confirm: {} tour of {name} on {}, for {}, email {}, phone {}. Shall I book it?",
+                    s.tour_type.map_or("a", |t| t.with_article()),
+                    s.tour_time.map(spoken_time).unwrap_or_default(),
+                    s.name.as_deref().unwrap_or_default(),
+                    s.email.as_deref().unwrap_or_default(),
+                    s.phone.as_deref().unwrap_or_default()
+                )
+            }
+        })
+    }
+
+    /// Ends the session: waits for queued memory writes and closes the recording.
+    pub async fn finish(&mut self) {
+        if let Some(writer) = self.writer.take() {
+            let started = Instant::now();
+            writer.flush().await;
+            self.record("memory", Some(started.elapsed()), json!({"op": "flush"}));
+        }
+        self.record("session_end", None, json!({"turns": self.turn, "stage": self.state.stage}));
+    }
+}

@@ -1,0 +1,196 @@
+//! Whole conversations with the tour agent on the real embedder, real LanceDB memories and real bookings.
+
+mod common;
+
+use chrono::{NaiveDate, NaiveDateTime};
+use tourdesk::agent::{AgentConfig, AgentPlanner, BookingStore, Catalog, MemoryService, Slot, Stage, Tools, TourType};
+
+const DANA: &str = "+15551230001";
+const SAM: &str = "+15559870002";
+
+struct Office {
+    dir: tempfile::TempDir,
+    memory: MemoryService,
+    tools: Tools,
+}
+
+/// Tuesday, 24 November 2026, 9 am at the office.
+fn now() -> NaiveDateTime {
+    NaiveDate::from_ymd_opt(2026, 11, 24).unwrap().and_hms_opt(9, 0, 0).unwrap()
+}
+
+fn friday_at(h: u32) -> NaiveDateTime {
+    NaiveDate::from_ymd_opt(2026, 11, 27).unwrap().and_hms_opt(h, 0, 0).unwrap()
+}
+
+impl Office {
+    async fn open() -> Self {
+        let (memory, dir) = common::fresh_memory().await;
+        let bookings = BookingStore::open(dir.path().to_str().unwrap()).await.unwrap();
+        let tools = Tools::new(std::sync::Arc::new(Catalog::builtin().unwrap()), bookings);
+        Self { memory: MemoryService::new(memory), tools, dir }
+    }
+
+    fn call(&self, user: &str, session: &str) -> AgentPlanner {
+        let config = AgentConfig {
+            tools: self.tools.clone(),
+            memory: Some(self.memory.clone()),
+            recordings: Some(self.dir.path().join("recordings")),
+            now: Some(now()),
+        };
+        let mut planner = AgentPlanner::new(config);
+        planner.set_session_context(user, session);
+        planner
+    }
+}
+
+async fn say(p: &mut AgentPlanner, text: &str) -> String {
+    let reply = p.process_transcript(text).await.expect("turn");
+    reply.text
+}
+
+/// Dana's first call, up to the booking.
+async fn book_dana(office: &Office) -> AgentPlanner {
+    let mut call = office.call(DANA, "CA-dana-1");
+    let r = say(&mut call, "Hi, my name is Dana. I'm looking for a two-bedroom at Hudson 360.").await;
+    assert!(r.contains("pets"), "{r}");
+    say(&mut call, "I've got a cat.").await;
+    say(&mut call, "I'd like to move in on January 15th").await;
+    let r = say(&mut call, "Around four thousand a month").await;
+    assert!(r.contains("in-person tour or a virtual"), "{r}");
+    let r = say(&mut call, "A virtual tour please").await;
+    assert!(r.contains("Wednesday, November 25 at 11:00 AM"), "real open slots are offered: {r}");
+    let r = say(&mut call, "Friday at 11").await;
+    assert!(r.contains("email"), "{r}");
+    let r = say(&mut call, "my email is dana at example dot com").await;
+    assert!(r.contains("Let me confirm") && r.contains("Friday, November 27 at 11:00 AM") && r.contains("+15551230001"), "{r}");
+    let r = say(&mut call, "Yes, book it").await;
+    assert!(r.contains("confirmation code"), "{r}");
+    call
+}
+
+#[tokio::test]
+async fn a_new_caller_books_a_tour_end_to_end() {
+    let office = Office::open().await;
+    let mut call = book_dana(&office).await;
+    let state = call.state().clone();
+    assert_eq!(state.stage, Stage::Booked);
+    assert_eq!(state.property.as_deref(), Some("hudson-360"));
+    assert_eq!(state.bedrooms, Some(2));
+    assert_eq!(state.pets.unwrap().cats, 1);
+    assert_eq!(state.budget, Some(4000));
+    assert_eq!(state.move_in, NaiveDate::from_ymd_opt(2027, 1, 15));
+    assert_eq!(state.email.as_deref(), Some("dana@example.com"));
+    let recording = call.recording().unwrap();
+    call.finish().await;
+
+    let bookings = office.tools.bookings_for(DANA).await.unwrap();
+    assert_eq!(bookings.len(), 1);
+    assert_eq!(bookings[0].start, friday_at(11));
+    assert_eq!(Some(bookings[0].confirmation.clone()), state.confirmation);
+    let (open, _) = office.tools.open_slots("hudson-360", TourType::Virtual, now()).await.unwrap();
+    assert!(!open.contains(&friday_at(11)), "the booked slot is gone");
+    assert!(open.contains(&friday_at(15)));
+
+    // The flight recorder has every kind of event.
+    let log = std::fs::read_to_string(recording).unwrap();
+    for kind in ["session_start", "transcript", "reply", "tool", "state", "memory", "session_end"] {
+        assert!(log.contains(&format!("\"kind\":\"{kind}\"")), "no {kind} event in the recording");
+    }
+    // The exchange and the preferences are in memory.
+    let hits = office.memory.search(DANA, "does the caller have pets", 3).await.unwrap();
+    assert!(hits.iter().any(|h| h.item.memory.contains("cat")), "{hits:?}");
+    assert!(office.memory.slot_memory(DANA, Slot::Bedrooms).await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn a_returning_caller_is_greeted_by_name_and_not_asked_again() {
+    let office = Office::open().await;
+    book_dana(&office).await.finish().await;
+
+    let mut call = office.call(DANA, "CA-dana-2");
+    let first = say(&mut call, "Hello, I'm calling back about a tour").await;
+    assert!(first.contains("Welcome back") && first.contains("Dana"), "{first}");
+    assert!(first.contains("Hudson 360") && first.contains("two-bedroom"), "{first}");
+    let mut replies = vec![first];
+    replies.push(say(&mut call, "This time I'd like to come by in person").await);
+    replies.push(say(&mut call, "The first one").await);
+    for r in &replies {
+        for question in ["How many bedrooms", "Will any pets", "Which of our buildings", "May I have your name"] {
+            assert!(!r.contains(question), "asked again ({question}): {r}");
+        }
+    }
+    assert!(replies.last().unwrap().contains("Let me confirm"), "{replies:?}");
+    assert_eq!(call.state().tour_type, Some(TourType::InPerson));
+    call.finish().await;
+    let summary = office.memory.get_user_summary(DANA, office.tools.catalog()).await.unwrap();
+    assert!(summary.contains("Prefers an in-person tour"), "{summary}");
+}
+
+#[tokio::test]
+async fn a_different_caller_knows_nothing_of_the_first() {
+    let office = Office::open().await;
+    book_dana(&office).await.finish().await;
+    let mut call = office.call(SAM, "CA-sam-1");
+    let r = say(&mut call, "Hi there").await;
+    assert!(!r.contains("Dana") && !r.contains("Welcome back"), "{r}");
+    assert!(r.contains("Which of our buildings"), "{r}");
+    assert_eq!(call.state().name, None);
+    assert_eq!(call.state().bedrooms, None);
+    assert!(office.memory.search(SAM, "pets", 5).await.unwrap().iter().all(|h| h.item.scope.user_id.as_deref() == Some(SAM)));
+}
+
+#[tokio::test]
+async fn an_invalid_email_is_asked_again_and_a_taken_slot_is_refused() {
+    let office = Office::open().await;
+    book_dana(&office).await.finish().await;
+
+    let mut call = office.call(SAM, "CA-sam-2");
+    say(&mut call, "I'm Sam, I want a studio at Hudson 360, no pets").await;
+    say(&mut call, "Moving in next month").await;
+    say(&mut call, "My budget is $2,500").await;
+    say(&mut call, "virtual").await;
+    let r = say(&mut call, "Friday at 11 please").await;
+    assert!(r.contains("isn't available"), "Dana holds Friday at 11: {r}");
+    assert!(r.contains("Friday, November 27 at 3:00 PM"), "an alternative is offered: {r}");
+    assert_eq!(call.state().tour_time, None);
+    let r = say(&mut call, "OK, Friday at 3 then").await;
+    assert!(r.contains("email"), "{r}");
+    assert_eq!(call.state().tour_time, Some(friday_at(15)));
+
+    let r = say(&mut call, "my email is sam at example").await;
+    assert!(r.contains("doesn't look like a complete email") && r.contains("email address"), "{r}");
+    assert_eq!(call.state().email, None);
+    let r = say(&mut call, "sam at example dot org").await;
+    assert!(r.contains("Let me confirm"), "{r}");
+    assert_eq!(call.state().email.as_deref(), Some("sam@example.org"));
+}
+
+#[tokio::test]
+async fn a_pet_fee_question_mid_booking_is_answered_and_booking_goes_on() {
+    let office = Office::open().await;
+    let mut call = office.call("+15550001111", "CA-pets");
+    say(&mut call, "Hi, this is Lee, I'd like a one bedroom at Riverview Lofts").await;
+    let r = say(&mut call, "What's the pet fee? I have a dog.").await;
+    assert!(r.contains("$300") && r.contains("not dogs"), "the policy is answered from the catalog: {r}");
+    assert!(r.contains("pets") || r.contains("move in"), "and the booking goes on: {r}");
+    let r = say(&mut call, "Actually no pets").await;
+    assert!(r.contains("move in"), "{r}");
+    say(&mut call, "as soon as possible").await;
+    let r = say(&mut call, "Is there parking? My budget is 2600 dollars.").await;
+    assert!(r.contains("$175"), "{r}");
+    assert_eq!(call.state().budget, Some(2600));
+    assert!(r.contains("in-person tour or a virtual"), "{r}");
+}
+
+#[tokio::test]
+async fn the_agent_works_without_memory() {
+    let office = Office::open().await;
+    let config = AgentConfig { tools: office.tools.clone(), memory: None, recordings: None, now: Some(now()) };
+    let mut call = AgentPlanner::new(config);
+    assert!(call.process_transcript("hello").await.is_err(), "a session is required");
+    call.set_session_context("+15550002222", "CA-nomem");
+    let r = say(&mut call, "Hi, I'm Jo and I want a studio at 21 West End").await;
+    assert!(r.contains("pets"), "{r}");
+    call.finish().await;
+}

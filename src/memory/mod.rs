@@ -31,7 +31,7 @@ pub const DEFAULT_LIMIT: usize = 10;
 pub const MAX_LIMIT: usize = 1000;
 /// Writes between background compactions: LanceDB writes one small file per write, and reads slow down as
 /// they pile up.
-const COMPACT_EVERY: usize = 500;
+const COMPACT_EVERY: usize = 64;
 
 /// Everything that can go wrong in the memory engine.
 #[derive(Debug, thiserror::Error)]

@@ -16,6 +16,7 @@ use tracing::instrument;
 
 use super::state::TourType;
 use super::AgentError;
+use crate::memory::store::open_or_create;
 
 const TABLE: &str = "bookings";
 const TIME_FORMAT: &str = "%Y-%m-%dT%H:%M";
@@ -89,15 +90,7 @@ impl BookingStore {
     /// Opens (or creates) the bookings table in the LanceDB at `uri`.
     pub async fn open(uri: &str) -> Result<Self, AgentError> {
         let db = lancedb::connect(uri).execute().await?;
-        let table = match db.open_table(TABLE).execute().await {
-            Ok(t) => t,
-            Err(lancedb::Error::TableNotFound { .. }) => match db.create_empty_table(TABLE, schema()).execute().await {
-                Ok(t) => t,
-                Err(lancedb::Error::TableAlreadyExists { .. }) => db.open_table(TABLE).execute().await?,
-                Err(e) => return Err(e.into()),
-            },
-            Err(e) => return Err(e.into()),
-        };
+        let table = open_or_create(&db, TABLE, schema()).await?;
         Ok(Self { table, lock: Arc::new(tokio::sync::Mutex::new(())) })
     }
 

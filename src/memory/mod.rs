@@ -2,7 +2,7 @@
 //! and session, stored in LanceDB with embeddings from any [`Embedder`](crate::inference::Embedder).
 
 mod filter;
-mod store;
+pub(crate) mod store;
 mod types;
 
 pub use filter::{MetadataFilter, Op};

@@ -113,16 +113,15 @@ pub(crate) fn exact_scope_expr(scope: &Scope) -> DfExpr {
         .expect("three columns")
 }
 
-async fn open_or_create(db: &lancedb::Connection, name: &str, schema: SchemaRef) -> Result<Table, MemoryError> {
+/// Opens table `name`, creating it empty with `schema` when it does not exist yet.
+pub(crate) async fn open_or_create(db: &lancedb::Connection, name: &str, schema: SchemaRef) -> lancedb::Result<Table> {
     match db.open_table(name).execute().await {
-        Ok(table) => Ok(table),
         Err(lancedb::Error::TableNotFound { .. }) => match db.create_empty_table(name, schema).execute().await {
-            Ok(table) => Ok(table),
             // Another process created it between our open and create.
-            Err(lancedb::Error::TableAlreadyExists { .. }) => Ok(db.open_table(name).execute().await?),
-            Err(e) => Err(e.into()),
+            Err(lancedb::Error::TableAlreadyExists { .. }) => db.open_table(name).execute().await,
+            created => created,
         },
-        Err(e) => Err(e.into()),
+        opened => opened,
     }
 }
 

@@ -119,7 +119,7 @@ pub async fn memory_bench(
     uri: &str,
     opts: &MemoryBenchOptions,
 ) -> Result<MemoryBenchReport, MemoryError> {
-    let memory = Memory::open(&MemoryConfig { uri: uri.to_string(), table: None }, embedder.clone()).await?;
+    let memory = Memory::open(&MemoryConfig::new(uri), embedder.clone()).await?;
     let bar = if opts.progress { ProgressBar::new(opts.memories as u64) } else { ProgressBar::hidden() };
     bar.set_style(
         ProgressStyle::with_template("ingest [{bar:40}] {pos}/{len} {per_sec} eta {eta}")
@@ -212,7 +212,11 @@ impl std::fmt::Display for AgentBenchReport {
         writeln!(f, "turn with memory       p50 {:.2} ms   p95 {:.2} ms", self.turn_p50_ms, self.turn_p95_ms)?;
         writeln!(f, "turn without memory    p50 {:.2} ms   p95 {:.2} ms", self.bare_p50_ms, self.bare_p95_ms)?;
         writeln!(f, "memory adds at p95     {:.2} ms", self.turn_p95_ms - self.bare_p95_ms)?;
-        writeln!(f, "memory read (turn 1)   p50 {:.2} ms   p95 {:.2} ms", self.memory_read_p50_ms, self.memory_read_p95_ms)?;
+        writeln!(
+            f,
+            "memory read (turn 1)   p50 {:.2} ms   p95 {:.2} ms",
+            self.memory_read_p50_ms, self.memory_read_p95_ms
+        )?;
         write!(f, "memory share of turns  {:.1} %", self.memory_share * 100.0)
     }
 }

@@ -82,7 +82,7 @@ impl Settings {
 
     /// Where the memory engine keeps its tables.
     pub fn memory_config(&self) -> MemoryConfig {
-        MemoryConfig { uri: self.data.clone(), table: self.memory_table.clone() }
+        MemoryConfig { table: self.memory_table.clone(), ..MemoryConfig::new(self.data.clone()) }
     }
 }
 
@@ -98,7 +98,10 @@ mod tests {
         let s = Settings::load(&file, &Overrides { embedder: Some("minilm".into()), ..Default::default() }).unwrap();
         assert_eq!(s.data, "/srv/db");
         assert_eq!(s.embedder, "minilm");
-        assert_eq!(Settings::load(&dir.path().join("absent.toml"), &Overrides::default()).unwrap(), Settings::default());
+        assert_eq!(
+            Settings::load(&dir.path().join("absent.toml"), &Overrides::default()).unwrap(),
+            Settings::default()
+        );
         std::fs::write(&file, "data = 3\n").unwrap();
         assert!(Settings::load(&file, &Overrides::default()).is_err());
     }

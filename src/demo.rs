@@ -12,11 +12,7 @@ pub const DEMO_CALLER: &str = "+15551230001";
 /// A second caller, who must see none of the first one's memories.
 pub const OTHER_CALLER: &str = "+15559870002";
 
-async fn conversation(
-    planner: &mut AgentPlanner,
-    lines: &[&str],
-    out: &mut impl Write,
-) -> Result<(), AgentError> {
+async fn conversation(planner: &mut AgentPlanner, lines: &[&str], out: &mut impl Write) -> Result<(), AgentError> {
     for line in lines {
         let reply = planner.process_transcript(line).await?;
         writeln!(out, "  caller: {line}").map_err(io)?;
@@ -31,9 +27,11 @@ fn io(e: std::io::Error) -> AgentError {
 
 /// Runs the demo with `config` (which must have memory), writing a narrated transcript to `out`.
 pub async fn run_demo(config: AgentConfig, out: &mut impl Write) -> Result<(), AgentError> {
-    let service: MemoryService = config.memory.clone().ok_or_else(|| AgentError::Catalog("the demo needs memory".into()))?;
+    let service: MemoryService =
+        config.memory.clone().ok_or_else(|| AgentError::Catalog("the demo needs memory".into()))?;
     let cleared = service.memory().forget(&Scope::user(DEMO_CALLER)).await?;
-    writeln!(out, "== tourdesk demo ({cleared} memories of {DEMO_CALLER} from an earlier run forgotten first)\n").map_err(io)?;
+    writeln!(out, "== tourdesk demo ({cleared} memories of {DEMO_CALLER} from an earlier run forgotten first)\n")
+        .map_err(io)?;
 
     writeln!(out, "-- Call 1 from {DEMO_CALLER}").map_err(io)?;
     let mut call = AgentPlanner::new(config.clone());
@@ -78,7 +76,12 @@ pub async fn run_demo(config: AgentConfig, out: &mut impl Write) -> Result<(), A
     writeln!(out, "\n-- Call 2 from {DEMO_CALLER}: a new session picks up where the first left off").map_err(io)?;
     let mut call = AgentPlanner::new(config.clone());
     call.set_session_context(DEMO_CALLER, &format!("demo-{}", uuid::Uuid::new_v4().simple()));
-    conversation(&mut call, &["Hi, it's me again.", "This time I'd like to see it in person.", "The second one.", "Yes."], out).await?;
+    conversation(
+        &mut call,
+        &["Hi, it's me again.", "This time I'd like to see it in person.", "The second one.", "Yes."],
+        out,
+    )
+    .await?;
     call.finish().await;
 
     writeln!(out, "\n-- Call from {OTHER_CALLER}, who has never called").map_err(io)?;

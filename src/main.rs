@@ -16,8 +16,11 @@ use tourdesk::models::ModelStore;
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    // Span close events carry each span's busy and idle time: `RUST_LOG=tourdesk=debug` shows the latency of every
+    // model call, store call and turn.
     tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn")))
+        .with_span_events(tracing_subscriber::fmt::format::FmtSpan::CLOSE)
         .with_writer(std::io::stderr)
         .init();
     match run(Cli::parse()).await {
@@ -64,7 +67,11 @@ async fn run(cli: Cli) -> Result<()> {
                 ..settings
             };
             let mut config = engine::agent_config(&scratch, true).await?;
-            config.now = Some(chrono::NaiveDate::from_ymd_opt(2026, 11, 24).and_then(|d| d.and_hms_opt(9, 0, 0)).context("fixed bench clock")?);
+            config.now = Some(
+                chrono::NaiveDate::from_ymd_opt(2026, 11, 24)
+                    .and_then(|d| d.and_hms_opt(9, 0, 0))
+                    .context("fixed bench clock")?,
+            );
             let report = agent_bench(config, sessions).await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&report)?);

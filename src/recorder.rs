@@ -24,11 +24,19 @@ impl FlightRecorder {
     /// Starts `<dir>/<session>.jsonl` (the session id folded to a safe file name), appending if it exists.
     pub fn create(dir: &Path, session: &str) -> std::io::Result<Self> {
         std::fs::create_dir_all(dir)?;
-        let safe: String =
-            session.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' }).take(128).collect();
+        let safe: String = session
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
+            .take(128)
+            .collect();
         let path = dir.join(format!("{safe}.jsonl"));
         let file = std::fs::OpenOptions::new().create(true).append(true).open(&path)?;
-        Ok(Self { path, out: Mutex::new(Some(BufWriter::new(file))), seq: AtomicU64::new(0), session: session.to_string() })
+        Ok(Self {
+            path,
+            out: Mutex::new(Some(BufWriter::new(file))),
+            seq: AtomicU64::new(0),
+            session: session.to_string(),
+        })
     }
 
     /// Where the events go.
@@ -68,11 +76,8 @@ mod tests {
         assert!(rec.path().starts_with(dir.path()), "session ids cannot escape the folder");
         rec.record("transcript", None, json!({"text": "hi"}));
         rec.record("reply", Some(Duration::from_millis(12)), json!({"text": "hello"}));
-        let lines: Vec<Value> = std::fs::read_to_string(rec.path())
-            .unwrap()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect();
+        let lines: Vec<Value> =
+            std::fs::read_to_string(rec.path()).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
         assert_eq!(lines.len(), 2);
         assert_eq!(lines[0]["kind"], "transcript");
         assert_eq!(lines[1]["seq"], 1);

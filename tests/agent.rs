@@ -63,7 +63,10 @@ async fn book_dana(office: &Office) -> AgentPlanner {
     let r = say(&mut call, "Friday at 11").await;
     assert!(r.contains("email"), "{r}");
     let r = say(&mut call, "my email is dana at example dot com").await;
-    assert!(r.contains("Let me confirm") && r.contains("Friday, November 27 at 11:00 AM") && r.contains("+15551230001"), "{r}");
+    assert!(
+        r.contains("Let me confirm") && r.contains("Friday, November 27 at 11:00 AM") && r.contains("+15551230001"),
+        "{r}"
+    );
     let r = say(&mut call, "Yes, book it").await;
     assert!(r.contains("confirmation code"), "{r}");
     call
@@ -137,7 +140,13 @@ async fn a_different_caller_knows_nothing_of_the_first() {
     assert!(r.contains("Which of our buildings"), "{r}");
     assert_eq!(call.state().name, None);
     assert_eq!(call.state().bedrooms, None);
-    assert!(office.memory.search(SAM, "pets", 5).await.unwrap().iter().all(|h| h.item.scope.user_id.as_deref() == Some(SAM)));
+    assert!(office
+        .memory
+        .search(SAM, "pets", 5)
+        .await
+        .unwrap()
+        .iter()
+        .all(|h| h.item.scope.user_id.as_deref() == Some(SAM)));
 }
 
 #[tokio::test]

@@ -47,7 +47,16 @@ impl Cli {
 #[test]
 fn add_search_update_history_and_forget_from_the_shell() {
     let cli = Cli::new();
-    let added = cli.json(&["memory", "add", "Has a golden retriever", "--user", "+15550001", "--metadata", r#"{"slot":"pets"}"#, "--json"]);
+    let added = cli.json(&[
+        "memory",
+        "add",
+        "Has a golden retriever",
+        "--user",
+        "+15550001",
+        "--metadata",
+        r#"{"slot":"pets"}"#,
+        "--json",
+    ]);
     let id = added[0]["id"].as_str().unwrap().to_string();
     assert_eq!(added[0]["event"], "ADD");
     cli.ok(&["memory", "add", "Budget is $3,000", "--user", "+15550001"]);
@@ -56,7 +65,8 @@ fn add_search_update_history_and_forget_from_the_shell() {
     let hits = cli.json(&["memory", "search", "does the caller have a dog", "--user", "+15550001", "--json"]);
     assert_eq!(hits[0]["memory"], "Has a golden retriever");
     assert!(hits.as_array().unwrap().iter().all(|h| h["user_id"] == "+15550001"));
-    let filtered = cli.json(&["memory", "search", "anything", "--user", "+15550001", "--filter", r#"{"slot":"pets"}"#, "--json"]);
+    let filtered =
+        cli.json(&["memory", "search", "anything", "--user", "+15550001", "--filter", r#"{"slot":"pets"}"#, "--json"]);
     assert_eq!(filtered.as_array().unwrap().len(), 1);
 
     cli.ok(&["memory", "update", &id, "Has two golden retrievers"]);

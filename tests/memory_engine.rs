@@ -47,7 +47,10 @@ async fn embeddings_match_the_sentence_transformers_reference() {
     assert!((norm - 1.0).abs() < 1e-4);
     // Batching with longer neighbours (padding) must not change a text's vector.
     let batch = embedder
-        .embed(vec!["Does Hudson 360 allow cats?".into(), "A much longer sentence about parking fees, deposits and the gym hours at Riverview Lofts.".into()])
+        .embed(vec![
+            "Does Hudson 360 allow cats?".into(),
+            "A much longer sentence about parking fees, deposits and the gym hours at Riverview Lofts.".into(),
+        ])
         .await
         .unwrap();
     let cos: f32 = batch[0].iter().zip(&v).map(|(a, b)| a * b).sum();
@@ -161,7 +164,12 @@ async fn exact_duplicates_in_a_scope_are_stored_once() {
     let scope = Scope::user("dup");
     let first = remember(&memory, &scope, "Has a cat").await;
     let again = memory
-        .add(AddRequest { input: AddInput::Text("Has a cat".into()), scope: scope.clone(), metadata: Map::new(), actor: None })
+        .add(AddRequest {
+            input: AddInput::Text("Has a cat".into()),
+            scope: scope.clone(),
+            metadata: Map::new(),
+            actor: None,
+        })
         .await
         .unwrap();
     assert_eq!(again[0].event, EventKind::None);
@@ -175,11 +183,47 @@ async fn exact_duplicates_in_a_scope_are_stored_once() {
         Message { role: "user".into(), content: "Hello".into() },
     ];
     let events = memory
-        .add(AddRequest { input: AddInput::Messages(messages), scope: scope.clone(), metadata: Map::new(), actor: None })
+        .add(AddRequest {
+            input: AddInput::Messages(messages),
+            scope: scope.clone(),
+            metadata: Map::new(),
+            actor: None,
+        })
         .await
         .unwrap();
     assert_eq!(events.iter().map(|e| e.event).collect::<Vec<_>>(), [EventKind::Add, EventKind::None]);
     assert_eq!(memory.get_all(&scope, &MetadataFilter::All, 100).await.unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn exact_and_vector_index_search_paths_agree() {
+    // Scopes up to `exact_search_rows` are scored in Rust; larger ones go to LanceDB's vector search.
+    let dir = tempfile::tempdir().unwrap();
+    let exact = common::open_at(&dir).await;
+    let scope = Scope::user("both-paths");
+    for (i, text) in
+        ["Has a golden retriever", "Budget is $3,000", "Wants Hudson 360", "Moving in March"].iter().enumerate()
+    {
+        remember_with(&exact, &scope, text, meta(json!({"n": i}))).await;
+    }
+    let config = MemoryConfig { exact_search_rows: 1, ..MemoryConfig::new(dir.path().to_str().unwrap()) };
+    let knn = common::open_with(config).await;
+    for query in ["dog", "how much rent", "which building"] {
+        let mut req = SearchRequest::new(query, scope.clone());
+        req.limit = 3;
+        req.filters = MetadataFilter::parse(&json!({"n": {"lt": 3}})).unwrap();
+        let a = exact.search(&req).await.unwrap();
+        let b = knn.search(&req).await.unwrap();
+        assert_eq!(
+            a.iter().map(|h| &h.item.id).collect::<Vec<_>>(),
+            b.iter().map(|h| &h.item.id).collect::<Vec<_>>(),
+            "{query}"
+        );
+        for (x, y) in a.iter().zip(&b) {
+            assert!((x.score - y.score).abs() < 1e-4, "{query}: {} vs {}", x.score, y.score);
+        }
+        assert!(a.iter().all(|h| h.item.metadata["n"].as_i64().unwrap() < 3));
+    }
 }
 
 #[tokio::test]
@@ -206,7 +250,12 @@ async fn bad_input_gets_a_clear_error_and_touches_nothing() {
     let (memory, _dir) = common::fresh_memory().await;
     let victim = Scope::user("victim");
     let kept = remember(&memory, &victim, "Has a cat").await;
-    let add = |text: String, scope: Scope| AddRequest { input: AddInput::Text(text), scope, metadata: Map::new(), actor: None };
+    let add = |text: String, scope: Scope| AddRequest {
+        input: AddInput::Text(text),
+        scope,
+        metadata: Map::new(),
+        actor: None,
+    };
 
     let err = memory.add(add("   ".into(), victim.clone())).await.unwrap_err();
     assert!(matches!(err, MemoryError::Invalid(_)) && err.to_string().contains("empty"), "{err}");
@@ -271,7 +320,7 @@ impl Embedder for Truncated {
 #[tokio::test]
 async fn opening_a_table_with_another_embedder_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
-    let config = MemoryConfig { uri: dir.path().to_str().unwrap().into(), table: Some("memories".into()) };
+    let config = MemoryConfig { table: Some("memories".into()), ..MemoryConfig::new(dir.path().to_str().unwrap()) };
     let memory = Memory::open(&config, common::embedder().await).await.unwrap();
     remember(&memory, &Scope::user("u"), "Has a cat").await;
     let model = common::minilm_dir();

@@ -16,7 +16,7 @@ use tracing::instrument;
 
 use super::state::TourType;
 use super::AgentError;
-use crate::memory::store::open_or_create;
+use crate::memory::store::{connect, open_or_create};
 
 const TABLE: &str = "bookings";
 const TIME_FORMAT: &str = "%Y-%m-%dT%H:%M";
@@ -89,7 +89,7 @@ fn tour_from(s: &str) -> Result<TourType, AgentError> {
 impl BookingStore {
     /// Opens (or creates) the bookings table in the LanceDB at `uri`.
     pub async fn open(uri: &str) -> Result<Self, AgentError> {
-        let db = lancedb::connect(uri).execute().await?;
+        let db = connect(uri).await?;
         let table = open_or_create(&db, TABLE, schema()).await?;
         Ok(Self { table, lock: Arc::new(tokio::sync::Mutex::new(())) })
     }
@@ -103,8 +103,16 @@ impl BookingStore {
                     .and_then(|c| c.as_any().downcast_ref::<StringArray>())
                     .ok_or_else(|| AgentError::Bookings(format!("bookings column {n} is missing")))
             };
-            let (conf, prop, tour, start, user, name, email, phone) =
-                (c("confirmation")?, c("property")?, c("tour_type")?, c("start")?, c("user_id")?, c("name")?, c("email")?, c("phone")?);
+            let (conf, prop, tour, start, user, name, email, phone) = (
+                c("confirmation")?,
+                c("property")?,
+                c("tour_type")?,
+                c("start")?,
+                c("user_id")?,
+                c("name")?,
+                c("email")?,
+                c("phone")?,
+            );
             for i in 0..b.num_rows() {
                 out.push(Booking {
                     confirmation: conf.value(i).into(),

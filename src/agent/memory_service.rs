@@ -109,7 +109,11 @@ impl MemoryService {
         self.memory
             .add(AddRequest {
                 input: AddInput::Messages(messages),
-                scope: Scope { user_id: Some(user_id.into()), agent_id: Some(AGENT_ID.into()), run_id: Some(session_id.into()) },
+                scope: Scope {
+                    user_id: Some(user_id.into()),
+                    agent_id: Some(AGENT_ID.into()),
+                    run_id: Some(session_id.into()),
+                },
                 metadata,
                 actor: Some("agent".into()),
             })
@@ -145,7 +149,8 @@ impl MemoryService {
                 Some(e) => e,
                 None => {
                     let scope = Scope { user_id: Some(user_id.into()), agent_id: Some(AGENT_ID.into()), run_id: None };
-                    let req = AddRequest { input: AddInput::Text(text), scope, metadata, actor: Some("planner".into()) };
+                    let req =
+                        AddRequest { input: AddInput::Text(text), scope, metadata, actor: Some("planner".into()) };
                     self.memory.add(req).await?.remove(0)
                 }
             };

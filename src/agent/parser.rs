@@ -78,57 +78,165 @@ static EMAIL: LazyLock<Regex> = LazyLock::new(|| re(r"^[a-z0-9][a-z0-9._%+-]*@[a
 static EMAIL_IN_TEXT: LazyLock<Regex> = LazyLock::new(|| re(r"[a-z0-9._%+-]+@[a-z0-9.-]+\.[a-z]{2,}"));
 static BEDROOMS: LazyLock<Regex> = LazyLock::new(|| re(r"\b(\d+)\s*-?\s*(?:bed(?:room)?s?|br|bd|b/r)\b"));
 static MONEY: LazyLock<Regex> = LazyLock::new(|| {
-    re(r"\$\s?(\d[\d,]*(?:\.\d+)?)\s*(k\b)?|\b(\d[\d,]*(?:\.\d+)?)\s*(k\b)?\s*(?:dollars|bucks|a month|per month|/mo|monthly)|\b(\d+(?:\.\d+)?)\s*k\b")
+    re(
+        r"\$\s?(\d[\d,]*(?:\.\d+)?)\s*(k\b)?|\b(\d[\d,]*(?:\.\d+)?)\s*(k\b)?\s*(?:dollars|bucks|a month|per month|/mo|monthly)|\b(\d+(?:\.\d+)?)\s*k\b",
+    )
 });
 static LONE_NUMBER: LazyLock<Regex> = LazyLock::new(|| re(r"\b(\d[\d,]*)\b"));
-static PET: LazyLock<Regex> =
-    LazyLock::new(|| re(r"\b(a|an|one|\d+|some|my|our|two)\s+(?:\w+\s+)?(cats?|kittens?|dogs?|pupp(?:y|ies)|birds?|parrots?|rabbits?|hamsters?)\b"));
-static NO_PETS: LazyLock<Regex> =
-    LazyLock::new(|| re(r"\bno (?:pets|animals)\b|\b(?:don't|do not|dont) have (?:any )?(?:pets|animals)\b|\bpet[- ]free\b"));
-static NAME: LazyLock<Regex> =
-    LazyLock::new(|| re(r"\b(?:[Mm]y name is|[Mm]y name's|[Tt]his is|[Cc]all me|[Nn]ame is)\s+([A-Za-z][A-Za-z'-]+(?:\s+[A-Z][A-Za-z'-]+)?)"));
-static IM_NAME: LazyLock<Regex> = LazyLock::new(|| re(r"\b(?:I'm|I am|It's|it's|Im)\s+([A-Z][a-z'-]+(?:\s+[A-Z][a-z'-]+)?)"));
+static PET: LazyLock<Regex> = LazyLock::new(|| {
+    re(
+        r"\b(a|an|one|\d+|some|my|our|two)\s+(?:\w+\s+)?(cats?|kittens?|dogs?|pupp(?:y|ies)|birds?|parrots?|rabbits?|hamsters?)\b",
+    )
+});
+static NO_PETS: LazyLock<Regex> = LazyLock::new(|| {
+    re(r"\bno (?:pets|animals)\b|\b(?:don't|do not|dont) have (?:any )?(?:pets|animals)\b|\bpet[- ]free\b")
+});
+static NAME: LazyLock<Regex> = LazyLock::new(|| {
+    re(
+        r"\b(?:[Mm]y name is|[Mm]y name's|[Tt]his is|[Cc]all me|[Nn]ame is)\s+([A-Za-z][A-Za-z'-]+(?:\s+[A-Z][A-Za-z'-]+)?)",
+    )
+});
+static IM_NAME: LazyLock<Regex> =
+    LazyLock::new(|| re(r"\b(?:I'm|I am|It's|it's|Im)\s+([A-Z][a-z'-]+(?:\s+[A-Z][a-z'-]+)?)"));
 static TIME: LazyLock<Regex> =
     LazyLock::new(|| re(r"\b(?:at\s+)?(\d{1,2})(?::(\d{2}))?\s*(a\.?m\.?|p\.?m\.?)?(?:\s+o'clock)?\b"));
 static DATE: LazyLock<Regex> = LazyLock::new(|| {
-    re(r"\b(?:the\s+)?(\d{1,2})(?:st|nd|rd|th)?\s+of\s+(january|february|march|april|may|june|july|august|september|october|november|december)\b|\b(january|february|march|april|may|june|july|august|september|october|november|december)\s+(\d{1,2})(?:st|nd|rd|th)?\b")
+    re(
+        r"\b(?:the\s+)?(\d{1,2})(?:st|nd|rd|th)?\s+of\s+(january|february|march|april|may|june|july|august|september|october|november|december)\b|\b(january|february|march|april|may|june|july|august|september|october|november|december)\s+(\d{1,2})(?:st|nd|rd|th)?\b",
+    )
 });
 
 /// Words that follow "I'm" without being a name.
 const NOT_NAMES: [&str; 32] = [
-    "looking", "interested", "calling", "just", "not", "good", "fine", "here", "hoping", "moving", "wondering",
-    "trying", "sorry", "sure", "thinking", "planning", "also", "still", "back", "great", "ok", "okay", "actually",
-    "ready", "a", "an", "the", "my", "about", "for", "regarding", "is",
+    "looking",
+    "interested",
+    "calling",
+    "just",
+    "not",
+    "good",
+    "fine",
+    "here",
+    "hoping",
+    "moving",
+    "wondering",
+    "trying",
+    "sorry",
+    "sure",
+    "thinking",
+    "planning",
+    "also",
+    "still",
+    "back",
+    "great",
+    "ok",
+    "okay",
+    "actually",
+    "ready",
+    "a",
+    "an",
+    "the",
+    "my",
+    "about",
+    "for",
+    "regarding",
+    "is",
 ];
 
 const MONTHS: [&str; 12] = [
-    "january", "february", "march", "april", "may", "june", "july", "august", "september", "october", "november",
+    "january",
+    "february",
+    "march",
+    "april",
+    "may",
+    "june",
+    "july",
+    "august",
+    "september",
+    "october",
+    "november",
     "december",
 ];
 
 const ORDINALS: [(&str, u32); 31] = [
-    ("first", 1), ("second", 2), ("third", 3), ("fourth", 4), ("fifth", 5), ("sixth", 6), ("seventh", 7),
-    ("eighth", 8), ("ninth", 9), ("tenth", 10), ("eleventh", 11), ("twelfth", 12), ("thirteenth", 13),
-    ("fourteenth", 14), ("fifteenth", 15), ("sixteenth", 16), ("seventeenth", 17), ("eighteenth", 18),
-    ("nineteenth", 19), ("twentieth", 20), ("twenty first", 21), ("twenty second", 22), ("twenty third", 23),
-    ("twenty fourth", 24), ("twenty fifth", 25), ("twenty sixth", 26), ("twenty seventh", 27),
-    ("twenty eighth", 28), ("twenty ninth", 29), ("thirtieth", 30), ("thirty first", 31),
+    ("first", 1),
+    ("second", 2),
+    ("third", 3),
+    ("fourth", 4),
+    ("fifth", 5),
+    ("sixth", 6),
+    ("seventh", 7),
+    ("eighth", 8),
+    ("ninth", 9),
+    ("tenth", 10),
+    ("eleventh", 11),
+    ("twelfth", 12),
+    ("thirteenth", 13),
+    ("fourteenth", 14),
+    ("fifteenth", 15),
+    ("sixteenth", 16),
+    ("seventeenth", 17),
+    ("eighteenth", 18),
+    ("nineteenth", 19),
+    ("twentieth", 20),
+    ("twenty first", 21),
+    ("twenty second", 22),
+    ("twenty third", 23),
+    ("twenty fourth", 24),
+    ("twenty fifth", 25),
+    ("twenty sixth", 26),
+    ("twenty seventh", 27),
+    ("twenty eighth", 28),
+    ("twenty ninth", 29),
+    ("thirtieth", 30),
+    ("thirty first", 31),
 ];
 
 fn unit_value(w: &str) -> Option<u64> {
     Some(match w {
-        "zero" => 0, "one" => 1, "two" => 2, "three" => 3, "four" => 4, "five" => 5, "six" => 6, "seven" => 7,
-        "eight" => 8, "nine" => 9, "ten" => 10, "eleven" => 11, "twelve" => 12, "thirteen" => 13, "fourteen" => 14,
-        "fifteen" => 15, "sixteen" => 16, "seventeen" => 17, "eighteen" => 18, "nineteen" => 19, "twenty" => 20,
-        "thirty" => 30, "forty" => 40, "fifty" => 50, "sixty" => 60, "seventy" => 70, "eighty" => 80, "ninety" => 90,
+        "zero" => 0,
+        "one" => 1,
+        "two" => 2,
+        "three" => 3,
+        "four" => 4,
+        "five" => 5,
+        "six" => 6,
+        "seven" => 7,
+        "eight" => 8,
+        "nine" => 9,
+        "ten" => 10,
+        "eleven" => 11,
+        "twelve" => 12,
+        "thirteen" => 13,
+        "fourteen" => 14,
+        "fifteen" => 15,
+        "sixteen" => 16,
+        "seventeen" => 17,
+        "eighteen" => 18,
+        "nineteen" => 19,
+        "twenty" => 20,
+        "thirty" => 30,
+        "forty" => 40,
+        "fifty" => 50,
+        "sixty" => 60,
+        "seventy" => 70,
+        "eighty" => 80,
+        "ninety" => 90,
         _ => return None,
     })
 }
 
 fn digit_value(w: &str) -> Option<char> {
     Some(match w {
-        "zero" | "oh" | "o" => '0', "one" => '1', "two" => '2', "three" => '3', "four" => '4', "five" => '5',
-        "six" => '6', "seven" => '7', "eight" => '8', "nine" => '9',
+        "zero" | "oh" | "o" => '0',
+        "one" => '1',
+        "two" => '2',
+        "three" => '3',
+        "four" => '4',
+        "five" => '5',
+        "six" => '6',
+        "seven" => '7',
+        "eight" => '8',
+        "nine" => '9',
         _ if w.len() == 1 && w.as_bytes()[0].is_ascii_digit() => w.chars().next()?,
         _ => return None,
     })
@@ -180,10 +288,8 @@ pub fn words_to_numbers(text: &str) -> String {
 /// Lower-cases, straightens quotes and keeps only characters the patterns use.
 fn normalize(text: &str) -> String {
     let lowered = text.to_lowercase().replace(['’', '‘'], "'");
-    let kept: String = lowered
-        .chars()
-        .map(|c| if c.is_alphanumeric() || " @.$,:'/-?!".contains(c) { c } else { ' ' })
-        .collect();
+    let kept: String =
+        lowered.chars().map(|c| if c.is_alphanumeric() || " @.$,:'/-?!".contains(c) { c } else { ' ' }).collect();
     kept.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
@@ -280,7 +386,9 @@ fn email(t: &str, expected: bool) -> Option<Result<String, String>> {
         .find_map(|k| t.find(k).map(|i| &t[i + k.len()..]))
         .or(expected.then_some(t))?;
     let mut s = format!(" {} ", spoken.trim().trim_end_matches(['.', '?', '!']));
-    for (from, to) in [(" at ", "@"), (" dot ", "."), (" underscore ", "_"), (" dash ", "-"), (" hyphen ", "-"), (" period ", ".")] {
+    for (from, to) in
+        [(" at ", "@"), (" dot ", "."), (" underscore ", "_"), (" dash ", "-"), (" hyphen ", "-"), (" period ", ".")]
+    {
         s = s.replace(from, to);
     }
     let candidate: String = s.split_whitespace().collect();
@@ -337,7 +445,9 @@ fn name(original: &str, t: &str, expected: bool) -> Option<String> {
     }
     if expected {
         let words: Vec<&str> = t.trim_end_matches(['.', '!']).split_whitespace().collect();
-        if (1..=3).contains(&words.len()) && words.iter().all(|w| w.chars().all(|c| c.is_alphabetic() || c == '\'' || c == '-')) {
+        if (1..=3).contains(&words.len())
+            && words.iter().all(|w| w.chars().all(|c| c.is_alphabetic() || c == '\'' || c == '-'))
+        {
             return accept(&words.join(" "));
         }
     }
@@ -358,9 +468,10 @@ fn bedrooms(t: &str, n: &str, expected: bool) -> Option<Result<u8, String>> {
     if contains_phrase(t, "studio") {
         return Some(Ok(0));
     }
-    let value = BEDROOMS.captures(n).map(|c| c[1].to_string()).or_else(|| {
-        expected.then(|| LONE_NUMBER.captures(n).map(|c| c[1].to_string())).flatten()
-    })?;
+    let value = BEDROOMS
+        .captures(n)
+        .map(|c| c[1].to_string())
+        .or_else(|| expected.then(|| LONE_NUMBER.captures(n).map(|c| c[1].to_string())).flatten())?;
     match value.parse::<u8>() {
         Ok(b) if b <= 3 => Some(Ok(b)),
         _ => Some(Err(value)),
@@ -369,7 +480,10 @@ fn bedrooms(t: &str, n: &str, expected: bool) -> Option<Result<u8, String>> {
 
 /// Pets stated in `t` (number words already digits).
 fn pets(t: &str, expected: bool) -> Option<Pets> {
-    if NO_PETS.is_match(t) || (expected && matches!(yes_no(t), Some(false))) || (expected && t.trim_end_matches('.') == "none") {
+    if NO_PETS.is_match(t)
+        || (expected && matches!(yes_no(t), Some(false)))
+        || (expected && t.trim_end_matches('.') == "none")
+    {
         return Some(Pets::default());
     }
     let mut pets = Pets::default();
@@ -418,7 +532,10 @@ fn budget(n: &str, expected: bool) -> Option<Result<u32, String>> {
 fn tour_type(t: &str) -> Option<TourType> {
     if ["virtual", "video", "online", "facetime", "zoom", "remote"].iter().any(|w| t.contains(w)) {
         Some(TourType::Virtual)
-    } else if ["in person", "in-person", "come by", "visit", "walk through", "see it myself", "stop by"].iter().any(|w| t.contains(w)) {
+    } else if ["in person", "in-person", "come by", "visit", "walk through", "see it myself", "stop by"]
+        .iter()
+        .any(|w| t.contains(w))
+    {
         Some(TourType::InPerson)
     } else {
         None
@@ -427,10 +544,29 @@ fn tour_type(t: &str) -> Option<TourType> {
 
 fn yes_no(t: &str) -> Option<bool> {
     let t = t.trim_end_matches(['.', '!']);
-    let starts = |words: &[&str]| words.iter().any(|w| t == *w || t.starts_with(&format!("{w} ")) || t.starts_with(&format!("{w},")));
+    let starts = |words: &[&str]| {
+        words.iter().any(|w| t == *w || t.starts_with(&format!("{w} ")) || t.starts_with(&format!("{w},")))
+    };
     if starts(&["no", "nope", "nah", "not really", "that's wrong", "wrong", "change"]) {
         Some(false)
-    } else if starts(&["yes", "yeah", "yep", "yup", "sure", "correct", "that's right", "right", "sounds good", "perfect", "ok", "okay", "book it", "please do", "that works", "great"]) {
+    } else if starts(&[
+        "yes",
+        "yeah",
+        "yep",
+        "yup",
+        "sure",
+        "correct",
+        "that's right",
+        "right",
+        "sounds good",
+        "perfect",
+        "ok",
+        "okay",
+        "book it",
+        "please do",
+        "that works",
+        "great",
+    ]) {
         Some(true)
     } else {
         None
@@ -547,7 +683,9 @@ mod tests {
 
     #[test]
     fn bedrooms_in_many_shapes() {
-        for (text, want) in [("two-bedroom", 2), ("a 2BR", 2), ("a 2 br", 2), ("one bedroom", 1), ("a studio", 0), ("3 bed", 3)] {
+        for (text, want) in
+            [("two-bedroom", 2), ("a 2BR", 2), ("a 2 br", 2), ("one bedroom", 1), ("a studio", 0), ("3 bed", 3)]
+        {
             assert_eq!(p(text).bedrooms, Some(Ok(want)), "{text}");
         }
         assert_eq!(ask("two", Slot::Bedrooms).bedrooms, Some(Ok(2)));

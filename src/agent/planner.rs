@@ -235,7 +235,11 @@ impl AgentPlanner {
                 }
                 Err(e) => {
                     warn!(error = %e, "memory unavailable; continuing without the caller's history");
-                    self.record("memory", Some(started.elapsed()), json!({"op": "retrieve_user_context", "error": e.to_string()}));
+                    self.record(
+                        "memory",
+                        Some(started.elapsed()),
+                        json!({"op": "retrieve_user_context", "error": e.to_string()}),
+                    );
                 }
             }
             self.writer = Some(MemoryWriter::spawn(
@@ -247,7 +251,8 @@ impl AgentPlanner {
                 self.recorder.clone(),
             ));
         }
-        let caller_phone = user_id.starts_with('+') && user_id.len() >= 11 && user_id[1..].chars().all(|c| c.is_ascii_digit());
+        let caller_phone =
+            user_id.starts_with('+') && user_id.len() >= 11 && user_id[1..].chars().all(|c| c.is_ascii_digit());
         if self.state.phone.is_none() && caller_phone {
             self.state.phone = Some(user_id.to_string());
         }
@@ -299,7 +304,9 @@ impl AgentPlanner {
         match &p.bedrooms {
             Some(Ok(b)) => self.state.bedrooms = Some(*b),
             Some(Err(heard)) => {
-                parts.push(format!("We have studios up to three bedrooms, so {heard} bedrooms isn't something I can offer."));
+                parts.push(format!(
+                    "We have studios up to three bedrooms, so {heard} bedrooms isn't something I can offer."
+                ));
                 refused = true;
             }
             None => {}
@@ -350,11 +357,18 @@ impl AgentPlanner {
             }
             None => {}
         }
-        if let (Some(b), Some(budget), Some(prop)) =
-            (self.state.bedrooms, p.budget.as_ref().and_then(|b| b.as_ref().ok()), self.state.property.as_deref().and_then(|id| catalog.property(id)))
-        {
+        if let (Some(b), Some(budget), Some(prop)) = (
+            self.state.bedrooms,
+            p.budget.as_ref().and_then(|b| b.as_ref().ok()),
+            self.state.property.as_deref().and_then(|id| catalog.property(id)),
+        ) {
             if let Some(u) = prop.unit(b).filter(|u| u.rent_min > *budget) {
-                parts.push(format!("Just so you know, {}s at {} start at ${} a month.", unit_name(b), prop.name, u.rent_min));
+                parts.push(format!(
+                    "Just so you know, {}s at {} start at ${} a month.",
+                    unit_name(b),
+                    prop.name,
+                    u.rent_min
+                ));
             }
         }
         refused
@@ -383,7 +397,9 @@ impl AgentPlanner {
                 .or_else(|| lower.contains("last").then(|| self.offered.len() - 1))
                 .or_else(|| {
                     request.and_then(|r| {
-                        self.offered.iter().position(|o| r.date.is_none_or(|d| o.date() == d) && r.time.is_none_or(|t| o.time() == t))
+                        self.offered
+                            .iter()
+                            .position(|o| r.date.is_none_or(|d| o.date() == d) && r.time.is_none_or(|t| o.time() == t))
                     })
                 })
                 .or_else(|| (p.answer == Some(true) && request.is_none()).then_some(0));
@@ -418,9 +434,14 @@ impl AgentPlanner {
                 }
             }
             (Some(date), None) => {
-                let that_day: Vec<NaiveDateTime> = open.iter().copied().filter(|s| s.date() == date).take(OFFER).collect();
+                let that_day: Vec<NaiveDateTime> =
+                    open.iter().copied().filter(|s| s.date() == date).take(OFFER).collect();
                 if that_day.is_empty() {
-                    parts.push(format!("There are no {} tours of {name} open on {}.", tour.spoken(), date.format("%A, %B %-d")));
+                    parts.push(format!(
+                        "There are no {} tours of {name} open on {}.",
+                        tour.spoken(),
+                        date.format("%A, %B %-d")
+                    ));
                 } else if that_day.len() == 1 {
                     self.state.tour_time = Some(that_day[0]);
                 } else {
@@ -428,7 +449,9 @@ impl AgentPlanner {
                 }
             }
             (None, Some(time)) => {
-                if let Some(slot) = open.iter().find(|s| s.time().hour() == time.hour() && s.time().minute() == time.minute()) {
+                if let Some(slot) =
+                    open.iter().find(|s| s.time().hour() == time.hour() && s.time().minute() == time.minute())
+                {
                     self.state.tour_time = Some(*slot);
                 }
             }
@@ -454,7 +477,16 @@ impl AgentPlanner {
                     return Ok(());
                 };
                 let code = uuid::Uuid::new_v4().simple().to_string()[..6].to_uppercase();
-                let booking = Booking { confirmation: code, property, tour_type, start, user_id: user_id.into(), name, email, phone };
+                let booking = Booking {
+                    confirmation: code,
+                    property,
+                    tour_type,
+                    start,
+                    user_id: user_id.into(),
+                    name,
+                    email,
+                    phone,
+                };
                 let (outcome, event) = self.config.tools.book(booking).await?;
                 tools.push(event);
                 match outcome {
@@ -499,8 +531,12 @@ impl AgentPlanner {
         self.expected = missing;
         let name = self.property_name();
         Ok(match missing {
-            Some(Slot::Property) => "Which of our buildings are you interested in: 21 West End, Hudson 360, or Riverview Lofts?".into(),
-            Some(Slot::Bedrooms) => format!("How many bedrooms are you looking for at {name}? We have studios up to three bedrooms."),
+            Some(Slot::Property) => {
+                "Which of our buildings are you interested in: 21 West End, Hudson 360, or Riverview Lofts?".into()
+            }
+            Some(Slot::Bedrooms) => {
+                format!("How many bedrooms are you looking for at {name}? We have studios up to three bedrooms.")
+            }
             Some(Slot::Pets) => "Will any pets be moving in with you?".into(),
             Some(Slot::MoveIn) => "When are you hoping to move in?".into(),
             Some(Slot::Budget) => "What monthly budget do you have in mind?".into(),
@@ -519,7 +555,11 @@ impl AgentPlanner {
                     format!("I'm sorry, there are no open {} tours of {name} in the next three weeks.", tour.spoken())
                 } else {
                     let times: Vec<String> = self.offered.iter().map(|s| spoken_time(*s)).collect();
-                    format!("For {} tour of {name}, I can offer {}. Which works best?", tour.with_article(), times.join(", or "))
+                    format!(
+                        "For {} tour of {name}, I can offer {}. Which works best?",
+                        tour.with_article(),
+                        times.join(", or ")
+                    )
                 }
             }
             Some(Slot::Name) => {

@@ -55,10 +55,11 @@ impl Pets {
             1 => Some(format!("a {one}")),
             n => Some(format!("{n} {many}")),
         };
-        let parts: Vec<String> = [part(self.cats, "cat", "cats"), part(self.dogs, "dog", "dogs"), part(self.other, "pet", "pets")]
-            .into_iter()
-            .flatten()
-            .collect();
+        let parts: Vec<String> =
+            [part(self.cats, "cat", "cats"), part(self.dogs, "dog", "dogs"), part(self.other, "pet", "pets")]
+                .into_iter()
+                .flatten()
+                .collect();
         if parts.is_empty() {
             "no pets".into()
         } else {

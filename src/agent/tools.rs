@@ -101,7 +101,10 @@ impl Tools {
         after: NaiveDateTime,
     ) -> Result<(Vec<NaiveDateTime>, ToolEvent), AgentError> {
         let started = Instant::now();
-        let p = self.catalog.property(property).ok_or_else(|| AgentError::Catalog(format!("unknown property {property}")))?;
+        let p = self
+            .catalog
+            .property(property)
+            .ok_or_else(|| AgentError::Catalog(format!("unknown property {property}")))?;
         let taken = self.bookings.taken(property, tour).await?;
         let open: Vec<NaiveDateTime> =
             p.tour_slots(tour, after, TOUR_WINDOW_DAYS).into_iter().filter(|s| !taken.contains(s)).collect();
@@ -123,7 +126,10 @@ impl Tools {
             BookOutcome::Booked(b) => json!({"booked": true, "confirmation": b.confirmation}),
             BookOutcome::Taken => json!({"booked": false, "reason": "slot taken"}),
         };
-        Ok((outcome, ToolEvent { name: "booking".into(), args, result, duration_ms: started.elapsed().as_secs_f64() * 1000.0 }))
+        Ok((
+            outcome,
+            ToolEvent { name: "booking".into(), args, result, duration_ms: started.elapsed().as_secs_f64() * 1000.0 },
+        ))
     }
 
     /// A caller's existing bookings.
@@ -173,7 +179,11 @@ fn answer_for(p: &Property, topic: Topic, bedrooms: Option<u8>) -> String {
             "At {name}, the application fee is {}, the amenity fee is {} a month{}, and the deposit is: {}.",
             money(p.fees.application),
             money(p.fees.amenity_monthly),
-            if p.fees.move_in > 0 { format!(", there is a {} move-in fee", money(p.fees.move_in)) } else { String::new() },
+            if p.fees.move_in > 0 {
+                format!(", there is a {} move-in fee", money(p.fees.move_in))
+            } else {
+                String::new()
+            },
             p.deposit.to_lowercase()
         ),
         Topic::Amenities => format!("{name} offers {}.", p.amenities.join(", ")),
@@ -183,7 +193,14 @@ fn answer_for(p: &Property, topic: Topic, bedrooms: Option<u8>) -> String {
                 .units
                 .iter()
                 .filter(|u| bedrooms.is_none_or(|b| u.bedrooms == b) && u.available_units > 0)
-                .map(|u| format!("{} {}s from {}", u.available_units, unit_name(u.bedrooms), u.available_from.format("%B %-d")))
+                .map(|u| {
+                    format!(
+                        "{} {}s from {}",
+                        u.available_units,
+                        unit_name(u.bedrooms),
+                        u.available_from.format("%B %-d")
+                    )
+                })
                 .collect();
             if units.is_empty() {
                 format!("{name} has nothing of that size open right now.")
@@ -193,7 +210,11 @@ fn answer_for(p: &Property, topic: Topic, bedrooms: Option<u8>) -> String {
         }
         Topic::TourTimes => {
             let ip = &p.tours.in_person;
-            format!("{name} offers in-person tours {} and virtual tours {}.", ip.days.join("/"), p.tours.video.days.join("/"))
+            format!(
+                "{name} offers in-person tours {} and virtual tours {}.",
+                ip.days.join("/"),
+                p.tours.video.days.join("/")
+            )
         }
     }
 }

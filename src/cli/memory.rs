@@ -209,7 +209,9 @@ pub async fn run(memory: Memory, cmd: MemoryCommand) -> Result<()> {
                 (None, Some(path)) => {
                     let mut raw = String::new();
                     open_input(&path)?.read_to_string(&mut raw)?;
-                    AddInput::Messages(serde_json::from_str(&raw).context("--messages must be a JSON list of {role, content}")?)
+                    AddInput::Messages(
+                        serde_json::from_str(&raw).context("--messages must be a JSON list of {role, content}")?,
+                    )
                 }
                 _ => bail!("give the text to remember, or --messages FILE"),
             };
@@ -224,7 +226,13 @@ pub async fn run(memory: Memory, cmd: MemoryCommand) -> Result<()> {
             }
         }
         MemoryCommand::Search { query, scope, filter, limit, threshold, json } => {
-            let req = SearchRequest { query, scope: scope.into(), filters: parse_filter(filter.as_deref())?, limit, threshold };
+            let req = SearchRequest {
+                query,
+                scope: scope.into(),
+                filters: parse_filter(filter.as_deref())?,
+                limit,
+                threshold,
+            };
             let hits = memory.search(&req).await?;
             if json {
                 print_json(&hits)?;
@@ -292,7 +300,9 @@ pub async fn run(memory: Memory, cmd: MemoryCommand) -> Result<()> {
             let scope: Scope = scope.into();
             let items = memory.export(if scope.is_empty() { None } else { Some(&scope) }).await?;
             let mut out: Box<dyn Write> = match &output {
-                Some(path) => Box::new(std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?),
+                Some(path) => {
+                    Box::new(std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?)
+                }
                 None => Box::new(std::io::stdout().lock()),
             };
             for item in &items {
@@ -378,7 +388,12 @@ fn parse_line(line: &str) -> Result<Vec<NewMemory>> {
         (None, Some(messages)) => messages
             .into_iter()
             .filter(|m| m.role != "system")
-            .map(|m| NewMemory { text: m.content, scope: l.scope.clone(), role: Some(m.role), metadata: l.metadata.clone() })
+            .map(|m| NewMemory {
+                text: m.content,
+                scope: l.scope.clone(),
+                role: Some(m.role),
+                metadata: l.metadata.clone(),
+            })
             .collect(),
         _ => bail!("needs exactly one of \"text\" or \"messages\""),
     };

@@ -33,8 +33,8 @@ impl MiniLmEmbedder {
             .map_err(|e| InferenceError::Invalid(format!("config.json: {e}")))?;
         let config: Config =
             serde_json::from_str(&config_text).map_err(|e| InferenceError::Invalid(format!("config.json: {e}")))?;
-        let mut tokenizer = Tokenizer::from_file(dir.path("tokenizer.json"))
-            .map_err(|e| InferenceError::Tokenizer(e.to_string()))?;
+        let mut tokenizer =
+            Tokenizer::from_file(dir.path("tokenizer.json")).map_err(|e| InferenceError::Tokenizer(e.to_string()))?;
         // The shipped tokenizer pads every input to 128 tokens; padding to the longest in the batch gives the same
         // embeddings for a fraction of the work on short queries.
         tokenizer.with_padding(Some(PaddingParams { strategy: PaddingStrategy::BatchLongest, ..Default::default() }));
@@ -44,7 +44,8 @@ impl MiniLmEmbedder {
         let weights = dir.path("model.safetensors");
         // The crate forbids unsafe code, so read the file rather than memory-map it (`from_mmaped_safetensors` is
         // unsafe); reading 90 MB once costs tens of milliseconds at start-up.
-        let bytes = std::fs::read(&weights).map_err(|e| InferenceError::Invalid(format!("{}: {e}", weights.display())))?;
+        let bytes =
+            std::fs::read(&weights).map_err(|e| InferenceError::Invalid(format!("{}: {e}", weights.display())))?;
         let vb = VarBuilder::from_buffered_safetensors(bytes, DType::F32, &device)?;
         let model = BertModel::load(vb, &config)?;
         Ok(Self { model, tokenizer, model_id: dir.spec.hf_repo.clone(), dim: config.hidden_size, device })

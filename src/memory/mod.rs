@@ -29,6 +29,9 @@ use types::{validate_id, validate_metadata, validate_text};
 pub const DEFAULT_LIMIT: usize = 10;
 /// Most results one search or listing returns.
 pub const MAX_LIMIT: usize = 1000;
+/// Scopes with at most this many memories are searched exactly in Rust, their rows fetched while the query is
+/// embedded; bigger scopes use LanceDB's vector search after the embedding.
+pub const DEFAULT_EXACT_SEARCH_ROWS: usize = 2048;
 /// Writes between background compactions: LanceDB writes one small file per write, and reads slow down as
 /// they pile up.
 const COMPACT_EVERY: usize = 64;
@@ -69,6 +72,15 @@ pub struct MemoryConfig {
     pub uri: String,
     /// Memories table; by default named after the embedder so different embedders never share a table.
     pub table: Option<String>,
+    /// Largest scope searched exactly in Rust (see [`DEFAULT_EXACT_SEARCH_ROWS`]).
+    pub exact_search_rows: usize,
+}
+
+impl MemoryConfig {
+    /// A store at `uri` with the default table and search settings.
+    pub fn new(uri: impl Into<String>) -> Self {
+        Self { uri: uri.into(), table: None, exact_search_rows: DEFAULT_EXACT_SEARCH_ROWS }
+    }
 }
 
 /// A search.
@@ -115,6 +127,7 @@ pub struct Memory {
 struct Inner {
     store: LanceStore,
     embedder: EmbedderHandle,
+    exact_search_rows: usize,
     /// Writes since the last compaction.
     writes: AtomicUsize,
 }
@@ -138,7 +151,8 @@ impl Memory {
     pub async fn open(config: &MemoryConfig, embedder: EmbedderHandle) -> Result<Self, MemoryError> {
         let table = config.table.clone().unwrap_or_else(|| default_table_name(embedder.model_id()));
         let store = LanceStore::open(&config.uri, &table, embedder.model_id(), embedder.dim()).await?;
-        Ok(Self { inner: Arc::new(Inner { store, embedder, writes: AtomicUsize::new(0) }) })
+        let exact_search_rows = config.exact_search_rows;
+        Ok(Self { inner: Arc::new(Inner { store, embedder, exact_search_rows, writes: AtomicUsize::new(0) }) })
     }
 
     /// The embedder this store uses.
@@ -173,7 +187,11 @@ impl Memory {
     /// Stores many memories in one write (the import path). Every record is checked first; one bad record fails
     /// the whole batch and nothing is written.
     #[instrument(skip_all, name = "memory.add_many", fields(n = records.len()))]
-    pub async fn add_many(&self, records: Vec<NewMemory>, actor: Option<&str>) -> Result<Vec<MemoryEvent>, MemoryError> {
+    pub async fn add_many(
+        &self,
+        records: Vec<NewMemory>,
+        actor: Option<&str>,
+    ) -> Result<Vec<MemoryEvent>, MemoryError> {
         for (i, r) in records.iter().enumerate() {
             r.validate().map_err(|e| MemoryError::Invalid(format!("record {i}: {e}")))?;
         }
@@ -187,7 +205,12 @@ impl Memory {
         for (r, hash) in records.iter().zip(&hashes) {
             let key = (r.scope.clone(), hash.as_str());
             if let Some(id) = existing.get(&key).or_else(|| seen.get(&key)) {
-                events.push(MemoryEvent { id: id.clone(), memory: r.text.clone(), event: EventKind::None, previous_memory: None });
+                events.push(MemoryEvent {
+                    id: id.clone(),
+                    memory: r.text.clone(),
+                    event: EventKind::None,
+                    previous_memory: None,
+                });
                 continue;
             }
             let id = uuid::Uuid::new_v4().to_string();
@@ -256,9 +279,30 @@ impl Memory {
         req.scope.validate()?;
         validate_text(&req.query).map_err(|_| MemoryError::Invalid("search query is empty or too long".into()))?;
         check_limit(req.limit)?;
-        let vector = self.inner.embedder.embed_one(&req.query).await?;
         let filter = scope_expr(&req.scope);
         let threshold = req.threshold.unwrap_or(f32::NEG_INFINITY);
+        // Embed the query and fetch a small scope at the same time; score exactly when the scope is small.
+        let (vector, rows) = tokio::join!(
+            self.inner.embedder.embed_one(&req.query),
+            self.inner.store.scope_rows(filter.clone(), self.inner.exact_search_rows)
+        );
+        let vector = vector?;
+        if let Some(rows) = rows? {
+            let mut scored: Vec<(MemoryItem, f32)> = rows
+                .into_iter()
+                .map(|row| {
+                    let score = cosine(&row.vector, &vector);
+                    (row.item, score)
+                })
+                .collect();
+            scored.sort_by(|a, b| b.1.total_cmp(&a.1));
+            return Ok(scored
+                .into_iter()
+                .filter(|(item, score)| *score >= threshold && req.filters.matches(&item.metadata))
+                .take(req.limit)
+                .map(|(item, score)| SearchHit { item, score })
+                .collect());
+        }
         // Metadata filters run after the vector search, so ask for more candidates until enough pass or the
         // scope runs out.
         let mut k = if req.filters.is_all() { req.limit } else { (req.limit * 4).max(32) };
@@ -292,7 +336,12 @@ impl Memory {
 
     /// Memories in the scope that match the filters, most recently changed first, at most `limit`.
     #[instrument(skip_all, name = "memory.get_all")]
-    pub async fn get_all(&self, scope: &Scope, filters: &MetadataFilter, limit: usize) -> Result<Vec<MemoryItem>, MemoryError> {
+    pub async fn get_all(
+        &self,
+        scope: &Scope,
+        filters: &MetadataFilter,
+        limit: usize,
+    ) -> Result<Vec<MemoryItem>, MemoryError> {
         scope.validate()?;
         check_limit(limit)?;
         let mut items = self.inner.store.find(scope_expr(scope), None).await?;
@@ -425,6 +474,21 @@ impl Memory {
                 }
             });
         }
+    }
+}
+
+/// Cosine similarity, as LanceDB's cosine distance (1 - this) computes it.
+fn cosine(a: &[f32], b: &[f32]) -> f32 {
+    let (mut dot, mut na, mut nb) = (0.0f32, 0.0f32, 0.0f32);
+    for (x, y) in a.iter().zip(b) {
+        dot += x * y;
+        na += x * x;
+        nb += y * y;
+    }
+    if na == 0.0 || nb == 0.0 {
+        0.0
+    } else {
+        dot / (na.sqrt() * nb.sqrt())
     }
 }
 

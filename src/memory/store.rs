@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use arrow_array::builder::{BooleanBuilder, StringBuilder, TimestampMicrosecondBuilder};
 use arrow_array::types::Float32Type;
@@ -38,8 +39,19 @@ const INDEX_AT_ROWS: usize = 10_000;
 const ITEM_COLUMNS: [&str; 10] =
     ["id", "text", "hash", "user_id", "agent_id", "run_id", "role", "metadata", "created_at", "updated_at"];
 /// Columns read back from a vector search: the memory and its distance.
-const HIT_COLUMNS: [&str; 11] =
-    ["id", "text", "hash", "user_id", "agent_id", "run_id", "role", "metadata", "created_at", "updated_at", "_distance"];
+const HIT_COLUMNS: [&str; 11] = [
+    "id",
+    "text",
+    "hash",
+    "user_id",
+    "agent_id",
+    "run_id",
+    "role",
+    "metadata",
+    "created_at",
+    "updated_at",
+    "_distance",
+];
 
 /// A memory row on its way in: the item plus its vector.
 pub(crate) struct Row {
@@ -66,7 +78,11 @@ fn memories_schema(model_id: &str, dim: usize) -> SchemaRef {
         text("id", false),
         text("text", false),
         text("hash", false),
-        Field::new("vector", DataType::FixedSizeList(Arc::new(Field::new("item", DataType::Float32, true)), dim as i32), false),
+        Field::new(
+            "vector",
+            DataType::FixedSizeList(Arc::new(Field::new("item", DataType::Float32, true)), dim as i32),
+            false,
+        ),
         text("user_id", true),
         text("agent_id", true),
         text("run_id", true),
@@ -113,6 +129,15 @@ pub(crate) fn exact_scope_expr(scope: &Scope) -> DfExpr {
         .expect("three columns")
 }
 
+/// How stale a read may be with respect to other processes' writes (this process's own writes are seen at once).
+const READ_CONSISTENCY: Duration = Duration::from_secs(1);
+
+/// Connects to the LanceDB at `uri`, re-reading the latest version at most every [`READ_CONSISTENCY`], so a
+/// `tourdesk memory forget` from the shell reaches a running server within a second.
+pub(crate) async fn connect(uri: &str) -> lancedb::Result<lancedb::Connection> {
+    lancedb::connect(uri).read_consistency_interval(READ_CONSISTENCY).execute().await
+}
+
 /// Opens table `name`, creating it empty with `schema` when it does not exist yet.
 pub(crate) async fn open_or_create(db: &lancedb::Connection, name: &str, schema: SchemaRef) -> lancedb::Result<Table> {
     match db.open_table(name).execute().await {
@@ -129,7 +154,7 @@ impl LanceStore {
     /// Opens (or creates) the memories table `table` and the history table at `uri`, checking that the table was
     /// made by the same embedder.
     pub(crate) async fn open(uri: &str, table: &str, model_id: &str, dim: usize) -> Result<Self, MemoryError> {
-        let db = lancedb::connect(uri).execute().await?;
+        let db = connect(uri).await?;
         let schema = memories_schema(model_id, dim);
         let memories = open_or_create(&db, table, schema.clone()).await?;
         let found = memories.schema().await?;
@@ -158,7 +183,11 @@ impl LanceStore {
             Arc::new(b.finish())
         };
         if let Some(bad) = rows.iter().find(|r| r.vector.len() != self.dim) {
-            return Err(MemoryError::Invalid(format!("vector of length {} for a {}-d table", bad.vector.len(), self.dim)));
+            return Err(MemoryError::Invalid(format!(
+                "vector of length {} for a {}-d table",
+                bad.vector.len(),
+                self.dim
+            )));
         }
         let vectors = FixedSizeListArray::from_iter_primitive::<Float32Type, _, _>(
             rows.iter().map(|r| Some(r.vector.iter().copied().map(Some).collect::<Vec<_>>())),
@@ -215,6 +244,44 @@ impl LanceStore {
             out.extend(items_from_batch(batch)?);
         }
         Ok(out)
+    }
+
+    /// Every memory matching `filter` with its vector, or `None` when there are more than `cap` (then a vector
+    /// search is the cheaper way).
+    #[instrument(skip_all, name = "store.scope_rows")]
+    pub(crate) async fn scope_rows(&self, filter: DfExpr, cap: usize) -> Result<Option<Vec<Row>>, MemoryError> {
+        let mut columns = ITEM_COLUMNS.to_vec();
+        columns.push("vector");
+        let batches: Vec<RecordBatch> = self
+            .memories
+            .query()
+            .only_if_expr(filter)
+            .select(Select::columns(&columns[..]))
+            .limit(cap + 1)
+            .execute()
+            .await?
+            .try_collect()
+            .await?;
+        if batches.iter().map(RecordBatch::num_rows).sum::<usize>() > cap {
+            return Ok(None);
+        }
+        let mut rows = Vec::new();
+        for batch in &batches {
+            let vectors = batch
+                .column_by_name("vector")
+                .and_then(|c| c.as_any().downcast_ref::<FixedSizeListArray>())
+                .ok_or_else(|| MemoryError::Corrupt("column vector is missing or not a vector".into()))?;
+            let values = vectors
+                .values()
+                .as_any()
+                .downcast_ref::<Float32Array>()
+                .ok_or_else(|| MemoryError::Corrupt("vectors are not f32".into()))?;
+            for (i, item) in items_from_batch(batch)?.into_iter().enumerate() {
+                let vector = values.values()[i * self.dim..(i + 1) * self.dim].to_vec();
+                rows.push(Row { item, vector });
+            }
+        }
+        Ok(Some(rows))
     }
 
     /// The `k` memories nearest to `vector` among those matching `filter`, nearest first, with cosine similarity.

@@ -232,7 +232,9 @@ pub(crate) fn validate_metadata(metadata: &Map<String, Value>) -> Result<(), Mem
 
 /// Checks that an id is a UUID, so a typo is "invalid id" rather than "not found".
 pub(crate) fn validate_id(id: &str) -> Result<(), MemoryError> {
-    uuid::Uuid::parse_str(id).map(|_| ()).map_err(|_| MemoryError::Invalid(format!("{id:?} is not a memory id (a UUID)")))
+    uuid::Uuid::parse_str(id)
+        .map(|_| ())
+        .map_err(|_| MemoryError::Invalid(format!("{id:?} is not a memory id (a UUID)")))
 }
 
 #[cfg(test)]

@@ -63,10 +63,7 @@ impl Manifest {
 
     /// The model called `name`.
     pub fn model(&self, name: &str) -> Result<&ModelSpec, ModelError> {
-        self.models
-            .iter()
-            .find(|m| m.name == name)
-            .ok_or_else(|| ModelError::Unknown(name.to_string()))
+        self.models.iter().find(|m| m.name == name).ok_or_else(|| ModelError::Unknown(name.to_string()))
     }
 }
 

@@ -45,6 +45,10 @@ pub async fn fresh_memory() -> (Memory, tempfile::TempDir) {
 
 /// Opens the store in `dir` with the shared embedder.
 pub async fn open_at(dir: &tempfile::TempDir) -> Memory {
-    let config = MemoryConfig { uri: dir.path().to_str().unwrap().to_string(), table: None };
+    open_with(MemoryConfig::new(dir.path().to_str().unwrap())).await
+}
+
+/// Opens a store with explicit settings and the shared embedder.
+pub async fn open_with(config: MemoryConfig) -> Memory {
     Memory::open(&config, embedder().await).await.expect("store opens")
 }

@@ -3,7 +3,7 @@
 set shell := ["bash", "-euo", "pipefail", "-c"]
 
 # One target folder outside the checkout, shared by every clone, CI and later sessions: a cold build takes ~50 min.
-export CARGO_TARGET_DIR := env_var_or_default("CARGO_TARGET_DIR", env_var_or_default("XDG_CACHE_HOME", env_var("HOME") / ".cache") / "tourdesk/target")
+export CARGO_TARGET_DIR := env_var_or_default("CARGO_TARGET_DIR", env_var_or_default("XDG_CACHE_HOME", env_var_or_default("HOME", justfile_directory()) / ".cache") / "tourdesk/target")
 
 # Show the recipes.
 default:

@@ -244,7 +244,7 @@ impl AgentPlanner {
             }
             self.writer = Some(MemoryWriter::spawn(
                 service.clone(),
-                Arc::new(self.config.tools.catalog().clone()),
+                self.config.tools.shared_catalog(),
                 user_id.to_string(),
                 self.session_id.clone(),
                 known_ids,
@@ -292,7 +292,7 @@ impl AgentPlanner {
     /// Applies parsed values to the state; invalid ones get a note and are asked again. Returns whether something
     /// was heard but refused.
     fn apply(&mut self, p: &Parsed, parts: &mut Vec<String>) -> bool {
-        let catalog = self.config.tools.catalog().clone();
+        let catalog = self.config.tools.shared_catalog();
         let mut refused = false;
         if let Some(id) = &p.property {
             if self.state.property.as_deref() != Some(id) {

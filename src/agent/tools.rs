@@ -77,6 +77,11 @@ impl Tools {
         &self.catalog
     }
 
+    /// The catalog, shared.
+    pub fn shared_catalog(&self) -> Arc<Catalog> {
+        self.catalog.clone()
+    }
+
     /// Answers a question about `topic` for one property (or all, when none is chosen yet).
     pub fn answer(&self, topic: Topic, property: Option<&str>, bedrooms: Option<u8>) -> ToolEvent {
         let started = Instant::now();

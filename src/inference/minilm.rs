@@ -3,10 +3,11 @@
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
-use candle_transformers::models::bert::{BertModel, Config};
+use candle_transformers::models::bert::Config;
 use tokenizers::{PaddingParams, PaddingStrategy, Tokenizer, TruncationParams};
 use tracing::debug_span;
 
+use super::bert::BertEncoder;
 use super::{Embedder, InferenceError};
 use crate::models::ModelDir;
 
@@ -17,7 +18,7 @@ const BATCH: usize = 32;
 
 /// all-MiniLM-L6-v2 on the CPU.
 pub struct MiniLmEmbedder {
-    model: BertModel,
+    model: BertEncoder,
     tokenizer: Tokenizer,
     model_id: String,
     dim: usize,
@@ -47,7 +48,7 @@ impl MiniLmEmbedder {
         let bytes =
             std::fs::read(&weights).map_err(|e| InferenceError::Invalid(format!("{}: {e}", weights.display())))?;
         let vb = VarBuilder::from_buffered_safetensors(bytes, DType::F32, &device)?;
-        let model = BertModel::load(vb, &config)?;
+        let model = BertEncoder::load(vb, &config)?;
         Ok(Self { model, tokenizer, model_id: dir.spec.hf_repo.clone(), dim: config.hidden_size, device })
     }
 
@@ -64,8 +65,7 @@ impl MiniLmEmbedder {
         }
         let ids = Tensor::from_vec(ids, (n, len), &self.device)?;
         let mask = Tensor::from_vec(mask, (n, len), &self.device)?;
-        let type_ids = ids.zeros_like()?;
-        let hidden = self.model.forward(&ids, &type_ids, Some(&mask))?;
+        let hidden = self.model.forward(&ids, &mask)?;
         let mask = mask.to_dtype(DType::F32)?.unsqueeze(2)?;
         let summed = hidden.broadcast_mul(&mask)?.sum(1)?;
         let mean = summed.broadcast_div(&mask.sum(1)?)?;

@@ -1,6 +1,7 @@
 //! The model seam: narrow, synchronous traits for each kind of model, their implementations, and the handles that
 //! run a model on its own thread for async callers.
 
+mod bert;
 mod embed_worker;
 mod minilm;
 

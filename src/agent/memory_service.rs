@@ -14,7 +14,7 @@ use super::state::{PlannerState, Slot};
 use super::tools::{money, unit_name};
 use crate::memory::{
     AddInput, AddRequest, Memory, MemoryError, MemoryEvent, MemoryItem, Message, MetadataFilter, Scope, SearchHit,
-    SearchRequest,
+    SearchRequest, MAX_TEXT_BYTES,
 };
 
 /// Agent id recorded on every memory the agent writes.
@@ -46,6 +46,15 @@ fn preference_filter(slot: Option<Slot>) -> MetadataFilter {
         f.insert("slot".into(), json!(slot.as_str()));
     }
     MetadataFilter::parse(&Value::Object(f)).expect("static filter")
+}
+
+/// The longest prefix of `text` within `max` bytes, cut on a character boundary.
+fn clip(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let end = (0..=max).rev().find(|i| text.is_char_boundary(*i)).unwrap_or(0);
+    &text[..end]
 }
 
 fn slot_from(name: &str) -> Option<Slot> {
@@ -101,10 +110,15 @@ impl MemoryService {
     ) -> Result<Vec<MemoryEvent>, MemoryError> {
         metadata.insert("kind".into(), json!("exchange"));
         metadata.insert("at".into(), json!(Utc::now().to_rfc3339()));
+        // An over-long utterance (a runaway transcript) is kept in part rather than refused whole; the flight
+        // recorder has it in full.
+        if user_text.len() > MAX_TEXT_BYTES || agent_text.len() > MAX_TEXT_BYTES {
+            metadata.insert("truncated".into(), json!(true));
+        }
         let messages = [("user", user_text), ("assistant", agent_text)]
             .into_iter()
             .filter(|(_, text)| !text.trim().is_empty())
-            .map(|(role, text)| Message { role: role.into(), content: text.into() })
+            .map(|(role, text)| Message { role: role.into(), content: clip(text, MAX_TEXT_BYTES).into() })
             .collect();
         self.memory
             .add(AddRequest {
@@ -205,5 +219,17 @@ impl MemoryService {
     /// Only the preference memory of one slot, if any (for tests and tools).
     pub async fn slot_memory(&self, user_id: &str, slot: Slot) -> Result<Option<MemoryItem>, MemoryError> {
         Ok(self.memory.get_all(&Scope::user(user_id), &preference_filter(Some(slot)), 1).await?.pop())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clipping_keeps_whole_characters() {
+        assert_eq!(clip("short", 10), "short");
+        assert_eq!(clip("ééé", 3), "é");
+        assert_eq!(clip(&"a".repeat(20), 8).len(), 8);
     }
 }

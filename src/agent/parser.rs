@@ -478,6 +478,9 @@ fn bedrooms(t: &str, n: &str, expected: bool) -> Option<Result<u8, String>> {
     }
 }
 
+/// More pets of one kind than any building allows; a bigger number is a mishearing, not a pet count.
+const MAX_PETS_HEARD: u8 = 9;
+
 /// Pets stated in `t` (number words already digits).
 fn pets(t: &str, expected: bool) -> Option<Pets> {
     if NO_PETS.is_match(t)
@@ -496,7 +499,10 @@ fn pets(t: &str, expected: bool) -> Option<Pets> {
             // "my cats", "some dogs": more than one, number unknown.
             "some" | "my" | "our" if plural => 2,
             "my" | "our" => 1,
-            num => num.parse::<u8>().unwrap_or(1),
+            num => match num.parse::<u8>() {
+                Ok(n) if (1..=MAX_PETS_HEARD).contains(&n) => n,
+                _ => continue,
+            },
         };
         if kind.starts_with("cat") || kind.starts_with("kitten") {
             pets.cats = pets.cats.saturating_add(count);
@@ -507,7 +513,8 @@ fn pets(t: &str, expected: bool) -> Option<Pets> {
         }
         found = true;
     }
-    found.then_some(pets)
+    let implausible = [pets.cats, pets.dogs, pets.other].iter().any(|n| *n > MAX_PETS_HEARD);
+    (found && !implausible).then_some(pets)
 }
 
 fn budget(n: &str, expected: bool) -> Option<Result<u32, String>> {
@@ -698,6 +705,8 @@ mod tests {
         assert_eq!(p("I've got a cat").pets, Some(Pets { cats: 1, ..Pets::default() }));
         assert_eq!(p("two dogs and a cat").pets, Some(Pets { cats: 1, dogs: 2, other: 0 }));
         assert_eq!(p("a 2BR for me and my dog").pets, Some(Pets { dogs: 1, ..Pets::default() }));
+        assert_eq!(p(&"I have a cat ".repeat(50)).pets, None, "a runaway transcript is not fifty cats");
+        assert_eq!(p("I have 300 dogs").pets, None);
         assert_eq!(p("no pets").pets, Some(Pets::default()));
         assert_eq!(ask("no", Slot::Pets).pets, Some(Pets::default()));
         assert_eq!(p("do you allow cats?").pets, None, "a question is not a statement");

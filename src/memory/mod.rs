@@ -296,12 +296,7 @@ impl Memory {
                 })
                 .collect();
             scored.sort_by(|a, b| b.1.total_cmp(&a.1));
-            return Ok(scored
-                .into_iter()
-                .filter(|(item, score)| *score >= threshold && req.filters.matches(&item.metadata))
-                .take(req.limit)
-                .map(|(item, score)| SearchHit { item, score })
-                .collect());
+            return Ok(select_hits(scored, req, threshold));
         }
         // Metadata filters run after the vector search, so ask for more candidates until enough pass or the
         // scope runs out.
@@ -309,12 +304,7 @@ impl Memory {
         loop {
             let found = self.inner.store.nearest(&vector, filter.clone(), k).await?;
             let exhausted = found.len() < k || found.last().is_some_and(|(_, s)| *s < threshold);
-            let hits: Vec<SearchHit> = found
-                .into_iter()
-                .filter(|(item, score)| *score >= threshold && req.filters.matches(&item.metadata))
-                .take(req.limit)
-                .map(|(item, score)| SearchHit { item, score })
-                .collect();
+            let hits = select_hits(found, req, threshold);
             if hits.len() >= req.limit || exhausted || req.filters.is_all() {
                 return Ok(hits);
             }
@@ -475,6 +465,16 @@ impl Memory {
             });
         }
     }
+}
+
+/// The best `req.limit` of `scored` (best first) that pass the threshold and the metadata filters.
+fn select_hits(scored: Vec<(MemoryItem, f32)>, req: &SearchRequest, threshold: f32) -> Vec<SearchHit> {
+    scored
+        .into_iter()
+        .filter(|(item, score)| *score >= threshold && req.filters.matches(&item.metadata))
+        .take(req.limit)
+        .map(|(item, score)| SearchHit { item, score })
+        .collect()
 }
 
 /// Cosine similarity, as LanceDB's cosine distance (1 - this) computes it.

@@ -177,7 +177,9 @@ impl AgentPlanner {
         if !understood && expected_before.is_some() {
             parts.push("Sorry, I didn't catch that.".into());
         }
-        let prompt = if self.awaiting_change && self.state.changed_slots(&before).is_empty() {
+        // Asking the next question changes the stage, never a slot, so this is the turn's change.
+        let changed = self.state.changed_slots(&before);
+        let prompt = if self.awaiting_change && changed.is_empty() {
             if reopened_now {
                 String::new()
             } else {
@@ -190,7 +192,6 @@ impl AgentPlanner {
         parts.push(prompt);
 
         let reply_text = parts.into_iter().filter(|p| !p.is_empty()).collect::<Vec<_>>().join(" ");
-        let changed = self.state.changed_slots(&before);
         for t in &tools {
             self.record("tool", None, serde_json::to_value(t).unwrap_or_default());
         }

@@ -2,10 +2,17 @@
 //! run a model on its own thread for async callers.
 
 mod bert;
+pub mod chat;
+pub mod decoder;
 mod embed_worker;
+mod gguf_tokenizer;
+mod local_chat;
 mod minilm;
 
+pub use chat::{complete_json, ChatMessage, ChatModel, ChatRequest, Completion, Role};
 pub use embed_worker::EmbedderHandle;
+pub use gguf_tokenizer::GgufTokenizer;
+pub use local_chat::{LocalChatModel, LocalChatOptions};
 pub use minilm::MiniLmEmbedder;
 
 use crate::models::ModelError;
@@ -36,6 +43,12 @@ pub enum InferenceError {
     /// The input cannot be processed.
     #[error("invalid model input: {0}")]
     Invalid(String),
+    /// The model answered, but not in the shape asked for (even after one retry).
+    #[error("the chat model's answer was malformed: {0}")]
+    BadOutput(String),
+    /// A remote model server failed or could not be reached.
+    #[error("{0}")]
+    Remote(String),
     /// The model thread stopped (it panicked or was shut down).
     #[error("the {0} model thread has stopped; restart tourdesk")]
     WorkerGone(&'static str),

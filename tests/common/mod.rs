@@ -52,3 +52,11 @@ pub async fn open_at(dir: &tempfile::TempDir) -> Memory {
 pub async fn open_with(config: MemoryConfig) -> Memory {
     Memory::open(&config, embedder().await).await.expect("store opens")
 }
+
+/// Path of the GGUF file of a chat model from the manifest (`qwen2.5-0.5b`, `smollm2-135m`).
+pub fn gguf_path(name: &str) -> PathBuf {
+    let dir = ModelStore::new(models_dir())
+        .and_then(|s| s.resolve(name))
+        .unwrap_or_else(|e| panic!("{e} (the README's test command fetches models first)"));
+    dir.path(&dir.spec.files[0].path)
+}

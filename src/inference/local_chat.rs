@@ -1,0 +1,248 @@
+//! A local chat model: a quantized GGUF decoder (Qwen2.5, SmolLM2) with the ChatML template, greedy or sampled
+//! decoding, and a cache of evaluated instruction prefixes, running on its own thread.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use async_trait::async_trait;
+use candle_core::quantized::gguf_file;
+use candle_core::Device;
+use candle_transformers::generation::{LogitsProcessor, Sampling};
+use tokio::sync::{mpsc, oneshot};
+use tracing::{info_span, Instrument};
+
+use super::chat::{ChatMessage, ChatModel, ChatRequest, Completion, JsonScan};
+use super::decoder::{Decoder, KvCache, MAX_CONTEXT};
+use super::gguf_tokenizer::GgufTokenizer;
+use super::InferenceError;
+
+/// Requests queued before callers wait.
+const QUEUE: usize = 16;
+/// Instruction prefixes whose attention state is kept (extraction and decision prompts, planner wording, spares).
+const PREFIXES: usize = 4;
+
+/// How the local model runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LocalChatOptions {
+    /// Keep the evaluated KV state of each distinct system message and start later prompts after it.
+    pub prefix_cache: bool,
+}
+
+impl Default for LocalChatOptions {
+    fn default() -> Self {
+        Self { prefix_cache: true }
+    }
+}
+
+struct Job {
+    request: ChatRequest,
+    reply: oneshot::Sender<Result<Completion, InferenceError>>,
+}
+
+/// Async access to a GGUF chat model running on a dedicated thread; requests are served one at a time, in order.
+pub struct LocalChatModel {
+    jobs: mpsc::Sender<Job>,
+    model_id: Arc<str>,
+    load_ms: f64,
+}
+
+impl LocalChatModel {
+    /// Loads the GGUF file at `path` on a new thread and waits until it is ready. `model_id` names it in logs and
+    /// in what it produces.
+    pub async fn spawn(path: PathBuf, model_id: String, options: LocalChatOptions) -> Result<Self, InferenceError> {
+        let (jobs, mut rx) = mpsc::channel::<Job>(QUEUE);
+        let (ready_tx, ready_rx) = oneshot::channel();
+        let id = model_id.clone();
+        std::thread::Builder::new()
+            .name("tourdesk-chat".into())
+            .spawn(move || {
+                let started = Instant::now();
+                let mut engine = match Engine::load(&path, options) {
+                    Ok(engine) => {
+                        let _ = ready_tx.send(Ok(started.elapsed().as_secs_f64() * 1000.0));
+                        engine
+                    }
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e));
+                        return;
+                    }
+                };
+                while let Some(job) = rx.blocking_recv() {
+                    if job.reply.is_closed() {
+                        continue;
+                    }
+                    let span = info_span!("chat.generate", model = %id, max_tokens = job.request.max_tokens);
+                    let result = span.in_scope(|| engine.complete(&job.request));
+                    let _ = job.reply.send(result);
+                }
+            })
+            .map_err(|e| InferenceError::Invalid(format!("cannot start the chat model thread: {e}")))?;
+        let load_ms = ready_rx.await.map_err(|_| InferenceError::WorkerGone("chat"))??;
+        Ok(Self { jobs, model_id: model_id.into(), load_ms })
+    }
+
+    /// How long loading the weights took, in milliseconds.
+    pub fn load_ms(&self) -> f64 {
+        self.load_ms
+    }
+}
+
+#[async_trait]
+impl ChatModel for LocalChatModel {
+    async fn complete(&self, request: ChatRequest) -> Result<Completion, InferenceError> {
+        async {
+            let (reply, rx) = oneshot::channel();
+            self.jobs.send(Job { request, reply }).await.map_err(|_| InferenceError::WorkerGone("chat"))?;
+            rx.await.map_err(|_| InferenceError::WorkerGone("chat"))?
+        }
+        .instrument(info_span!("chat", model = %self.model_id))
+        .await
+    }
+
+    fn model_id(&self) -> &str {
+        &self.model_id
+    }
+}
+
+/// The model and its tokenizer, owned by the model thread.
+struct Engine {
+    decoder: Decoder,
+    tokenizer: GgufTokenizer,
+    im_start: u32,
+    im_end: u32,
+    /// Tokens that end the assistant's turn.
+    stops: Vec<u32>,
+    /// Evaluated system-message prefixes, most recently used last.
+    prefixes: Vec<(Vec<u32>, KvCache)>,
+    options: LocalChatOptions,
+}
+
+impl Engine {
+    fn load(path: &Path, options: LocalChatOptions) -> Result<Self, InferenceError> {
+        let mut file = std::fs::File::open(path)
+            .map_err(|e| InferenceError::Invalid(format!("cannot open {}: {e}", path.display())))?;
+        let content = gguf_file::Content::read(&mut file)
+            .map_err(|e| InferenceError::Invalid(format!("{} is not a readable GGUF file: {e}", path.display())))?;
+        let tokenizer = GgufTokenizer::from_gguf(&content)?;
+        let decoder = Decoder::from_gguf(&content, &mut file, &Device::Cpu)?;
+        let im_start = tokenizer.control("<|im_start|>")?;
+        let im_end = tokenizer.control("<|im_end|>")?;
+        let mut stops = vec![im_end, tokenizer.eos];
+        if let Ok(eot) = tokenizer.control("<|endoftext|>") {
+            stops.push(eot);
+        }
+        Ok(Self { decoder, tokenizer, im_start, im_end, stops, prefixes: Vec::new(), options })
+    }
+
+    /// ChatML: `<|im_start|>role\ncontent<|im_end|>\n` per message. Built from per-message token runs so the
+    /// system message's tokens are identical in every prompt that shares it.
+    fn message_tokens(&self, m: &ChatMessage) -> Result<Vec<u32>, InferenceError> {
+        let mut t = vec![self.im_start];
+        t.extend(self.tokenizer.encode(&format!("{}\n{}", m.role.as_str(), m.content))?);
+        t.push(self.im_end);
+        t.extend(self.tokenizer.encode("\n")?);
+        Ok(t)
+    }
+
+    /// The cache to start from: a stored prefix equal to the prompt's system message, or that prefix evaluated and
+    /// stored now.
+    fn start_cache(&mut self, system: &[u32]) -> Result<KvCache, InferenceError> {
+        if !self.options.prefix_cache || system.is_empty() {
+            return Ok(self.decoder.new_cache());
+        }
+        if let Some(i) = self.prefixes.iter().position(|(k, _)| k.as_slice() == system) {
+            let entry = self.prefixes.remove(i);
+            let cache = entry.1.clone();
+            self.prefixes.push(entry);
+            return Ok(cache);
+        }
+        let mut cache = self.decoder.new_cache();
+        self.decoder.forward(system, &mut cache)?;
+        if self.prefixes.len() == PREFIXES {
+            self.prefixes.remove(0);
+        }
+        self.prefixes.push((system.to_vec(), cache.clone()));
+        Ok(cache)
+    }
+
+    fn complete(&mut self, request: &ChatRequest) -> Result<Completion, InferenceError> {
+        if request.messages.is_empty() {
+            return Err(InferenceError::Invalid("a chat request needs at least one message".into()));
+        }
+        let started = Instant::now();
+        let mut system = Vec::new();
+        let mut rest = Vec::new();
+        for (i, m) in request.messages.iter().enumerate() {
+            let tokens = self.message_tokens(m)?;
+            if i == 0 && m.role == super::chat::Role::System {
+                system = tokens;
+            } else {
+                rest.extend(tokens);
+            }
+        }
+        rest.push(self.im_start);
+        rest.extend(self.tokenizer.encode("assistant\n")?);
+        let mut text = String::new();
+        let mut scan = JsonScan::default();
+        if request.json {
+            // Prefill the opening brace: the answer is an object from its first token.
+            rest.extend(self.tokenizer.encode("{")?);
+            text.push('{');
+            scan.feed('{');
+        }
+        let prompt_tokens = system.len() + rest.len();
+        if prompt_tokens + request.max_tokens > MAX_CONTEXT {
+            return Err(InferenceError::Invalid(format!(
+                "prompt of {prompt_tokens} tokens plus {} to generate exceeds the {MAX_CONTEXT}-token context",
+                request.max_tokens
+            )));
+        }
+        let cached_before = self.prefixes.iter().any(|(k, _)| k == &system);
+        let mut cache = self.start_cache(&system)?;
+        let cached_tokens = if cached_before { system.len() } else { 0 };
+        let todo: Vec<u32> = system[cache.len()..].iter().chain(&rest).copied().collect();
+        let mut logits = self.decoder.forward(&todo, &mut cache)?;
+        let prompt_ms = started.elapsed().as_secs_f64() * 1000.0;
+
+        let sampling = if request.temperature <= 0.0 {
+            Sampling::ArgMax
+        } else {
+            Sampling::All { temperature: request.temperature as f64 }
+        };
+        let mut sampler = LogitsProcessor::from_sampling(0x7d, sampling);
+        let mut generated = Vec::new();
+        while generated.len() < request.max_tokens {
+            let next = sampler.sample(&logits)?;
+            if self.stops.contains(&next) {
+                break;
+            }
+            generated.push(next);
+            if request.json && self.tokenizer.decode(&[next])?.chars().any(|c| scan.feed(c)) {
+                break;
+            }
+            logits = self.decoder.forward(&[next], &mut cache)?;
+        }
+        text.push_str(&self.tokenizer.decode(&generated)?);
+        if request.json {
+            // A token can carry text past the closing brace ("}\n"); keep the object only.
+            if let Some(end) = closing_index(&text) {
+                text.truncate(end + 1);
+            }
+        }
+        Ok(Completion {
+            text: text.trim().to_string(),
+            prompt_tokens,
+            cached_tokens,
+            completion_tokens: generated.len(),
+            prompt_ms,
+            generate_ms: started.elapsed().as_secs_f64() * 1000.0 - prompt_ms,
+        })
+    }
+}
+
+/// Byte index of the brace that closes the top-level object.
+fn closing_index(text: &str) -> Option<usize> {
+    let mut scan = JsonScan::default();
+    text.char_indices().find(|(_, c)| scan.feed(*c)).map(|(i, _)| i)
+}

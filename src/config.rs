@@ -6,7 +6,21 @@ use figment::providers::{Format, Serialized, Toml};
 use figment::Figment;
 use serde::{Deserialize, Serialize};
 
+use crate::inference::{ApiKey, OpenAiConfig};
 use crate::memory::MemoryConfig;
+
+/// Which models serve embeddings and chat.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    /// candle models from the models folder.
+    #[default]
+    Local,
+    /// An OpenAI-compatible server (`openai_base_url`).
+    Openai,
+    /// OpenAI when an API key is set, local otherwise.
+    Auto,
+}
 
 /// Every setting tourdesk reads. `tourdesk --help` lists the flag and environment variable for each.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -21,6 +35,22 @@ pub struct Settings {
     pub memory_table: Option<String>,
     /// Folder for the flight recorder's per-call JSONL files.
     pub recordings: PathBuf,
+    /// Model backend for embeddings and chat.
+    pub backend: Backend,
+    /// Local chat model, by manifest name.
+    pub chat_model: String,
+    /// OpenAI-compatible server.
+    pub openai_base_url: String,
+    /// API key for it (optional for local servers such as Ollama).
+    pub openai_api_key: Option<ApiKey>,
+    /// Chat model on the server.
+    pub openai_model: String,
+    /// Embedding model on the server.
+    pub openai_embedding_model: String,
+    /// Seconds one request may take.
+    pub openai_timeout_secs: f64,
+    /// Retries after a 429, a 5xx, a timeout or a refused connection.
+    pub openai_retries: u32,
 }
 
 impl Default for Settings {
@@ -31,6 +61,14 @@ impl Default for Settings {
             embedder: "minilm".into(),
             memory_table: None,
             recordings: PathBuf::from("data/recordings"),
+            backend: Backend::Local,
+            chat_model: "qwen2.5-0.5b".into(),
+            openai_base_url: "https://api.openai.com/v1".into(),
+            openai_api_key: None,
+            openai_model: "gpt-4o-mini".into(),
+            openai_embedding_model: "text-embedding-3-small".into(),
+            openai_timeout_secs: 30.0,
+            openai_retries: 3,
         }
     }
 }
@@ -63,12 +101,50 @@ pub struct Overrides {
     #[arg(long, global = true, env = "TOURDESK_RECORDINGS")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub recordings: Option<PathBuf>,
+    /// Model backend: local, openai, or auto (openai when an API key is set) [default: local]
+    #[arg(long, global = true, env = "TOURDESK_BACKEND", value_enum)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backend: Option<Backend>,
+    /// Local chat model from the manifest: qwen2.5-0.5b or smollm2-135m [default: qwen2.5-0.5b]
+    #[arg(long, global = true, env = "TOURDESK_CHAT_MODEL")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub chat_model: Option<String>,
+    /// OpenAI-compatible base URL (Ollama: http://localhost:11434/v1) [default: https://api.openai.com/v1]
+    #[arg(long, global = true, env = "OPENAI_BASE_URL")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub openai_base_url: Option<String>,
+    /// API key for the OpenAI-compatible server
+    #[arg(long, global = true, env = "OPENAI_API_KEY", hide_env_values = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub openai_api_key: Option<String>,
+    /// Chat model on the server [default: gpt-4o-mini]
+    #[arg(long, global = true, env = "OPENAI_MODEL")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub openai_model: Option<String>,
+    /// Embedding model on the server [default: text-embedding-3-small]
+    #[arg(long, global = true, env = "OPENAI_EMBEDDING_MODEL")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub openai_embedding_model: Option<String>,
+    /// Seconds one request to the server may take [default: 30]
+    #[arg(long, global = true, env = "OPENAI_TIMEOUT")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub openai_timeout_secs: Option<f64>,
+    /// Retries after a 429, a 5xx or a timeout [default: 3]
+    #[arg(long, global = true, env = "OPENAI_RETRIES")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub openai_retries: Option<u32>,
 }
 
-/// A settings file that could not be read, or a value of the wrong type.
+/// A settings file that could not be read, a value of the wrong type, or settings that do not fit together.
 #[derive(Debug, thiserror::Error)]
-#[error("invalid settings: {0}")]
-pub struct ConfigError(#[from] Box<figment::Error>);
+pub enum ConfigError {
+    /// The file or a value could not be read.
+    #[error("invalid settings: {0}")]
+    Read(#[from] Box<figment::Error>),
+    /// The values cannot work together.
+    #[error("invalid settings: {0}")]
+    Invalid(String),
+}
 
 impl Settings {
     /// Defaults, then the TOML file at `file` (if it exists), then `overrides`.
@@ -77,7 +153,41 @@ impl Settings {
             .merge(Toml::file(file))
             .merge(Serialized::defaults(overrides))
             .extract()
-            .map_err(|e| ConfigError(Box::new(e)))
+            .map_err(|e| ConfigError::Read(Box::new(e)))
+    }
+
+    /// The backend in force: `auto` resolved by whether an API key is set. `openai` against api.openai.com with no
+    /// key is an error that says which variable to set.
+    pub fn resolved_backend(&self) -> Result<Backend, ConfigError> {
+        let key = self.openai_api_key.as_ref().is_some_and(|k| !k.0.trim().is_empty());
+        match self.backend {
+            Backend::Auto if key => Ok(Backend::Openai),
+            Backend::Auto => Ok(Backend::Local),
+            Backend::Openai if !key && self.openai_base_url.contains("api.openai.com") => Err(ConfigError::Invalid(
+                "the openai backend needs OPENAI_API_KEY (or OPENAI_BASE_URL pointing at a server that needs no key)"
+                    .into(),
+            )),
+            other => Ok(other),
+        }
+    }
+
+    /// How to reach the OpenAI-compatible server.
+    pub fn openai_config(&self) -> Result<OpenAiConfig, ConfigError> {
+        if !(self.openai_timeout_secs.is_finite() && self.openai_timeout_secs > 0.0) {
+            return Err(ConfigError::Invalid(format!(
+                "openai_timeout_secs must be a positive number of seconds, not {}",
+                self.openai_timeout_secs
+            )));
+        }
+        Ok(OpenAiConfig {
+            base_url: self.openai_base_url.clone(),
+            api_key: self.openai_api_key.clone().filter(|k| !k.0.trim().is_empty()),
+            chat_model: self.openai_model.clone(),
+            embedding_model: self.openai_embedding_model.clone(),
+            timeout: std::time::Duration::from_secs_f64(self.openai_timeout_secs),
+            retries: self.openai_retries,
+            backoff: std::time::Duration::from_millis(500),
+        })
     }
 
     /// Where the memory engine keeps its tables.

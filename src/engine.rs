@@ -4,16 +4,42 @@
 use std::sync::Arc;
 
 use crate::agent::{AgentConfig, AgentError, BookingStore, Catalog, MemoryService, Tools};
-use crate::config::Settings;
-use crate::inference::{EmbedderHandle, InferenceError, MiniLmEmbedder};
+use crate::config::{Backend, Settings};
+use crate::inference::{
+    ChatModel, EmbedderHandle, InferenceError, LocalChatModel, LocalChatOptions, MiniLmEmbedder, OpenAiChat,
+    OpenAiClient, OpenAiEmbedder,
+};
 use crate::memory::{Memory, MemoryError};
 use crate::models::ModelStore;
 
-/// Resolves the configured embedder's weights (a clear error names `tourdesk models fetch` when they are missing)
-/// and starts it on its own thread.
+fn backend(settings: &Settings) -> Result<Backend, InferenceError> {
+    settings.resolved_backend().map_err(|e| InferenceError::Invalid(e.to_string()))
+}
+
+/// Starts the configured embedder on its own thread: local weights (a clear error names `tourdesk models fetch`
+/// when they are missing) or the OpenAI-compatible server (probed once, so a dead endpoint fails here).
 pub async fn start_embedder(settings: &Settings) -> Result<EmbedderHandle, InferenceError> {
+    if backend(settings)? == Backend::Openai {
+        let config = settings.openai_config().map_err(|e| InferenceError::Invalid(e.to_string()))?;
+        return EmbedderHandle::spawn(move || OpenAiEmbedder::connect(config)).await;
+    }
     let dir = ModelStore::new(&settings.models)?.resolve(&settings.embedder)?;
     EmbedderHandle::spawn(move || MiniLmEmbedder::load(&dir)).await
+}
+
+/// Starts the configured chat model: the local GGUF model on its own thread, or a client of the
+/// OpenAI-compatible server.
+pub async fn start_chat(settings: &Settings) -> Result<Arc<dyn ChatModel>, InferenceError> {
+    if backend(settings)? == Backend::Openai {
+        let config = settings.openai_config().map_err(|e| InferenceError::Invalid(e.to_string()))?;
+        return Ok(Arc::new(OpenAiChat::new(OpenAiClient::new(config)?)));
+    }
+    let dir = ModelStore::new(&settings.models)?.resolve(&settings.chat_model)?;
+    let file = dir.spec.files.iter().find(|f| f.path.ends_with(".gguf")).ok_or_else(|| {
+        InferenceError::Invalid(format!("model {} has no GGUF file; pick a chat model", settings.chat_model))
+    })?;
+    let path = dir.path(&file.path);
+    Ok(Arc::new(LocalChatModel::spawn(path, settings.chat_model.clone(), LocalChatOptions::default()).await?))
 }
 
 /// Starts the embedder and opens the memory store the settings name.

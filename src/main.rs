@@ -9,7 +9,7 @@ use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
 use cli::{BenchCommand, Cli, Command};
-use tourdesk::bench::{agent_bench, memory_bench, MemoryBenchOptions};
+use tourdesk::bench::{agent_bench, infer_bench, memory_bench, MemoryBenchOptions};
 use tourdesk::config::Settings;
 use tourdesk::engine;
 use tourdesk::models::ModelStore;
@@ -36,7 +36,10 @@ async fn run(cli: Cli) -> Result<()> {
     let settings = Settings::load(&cli.config, &cli.overrides)?;
     match cli.command {
         Command::Models(cmd) => cli::models::run(ModelStore::new(&settings.models)?, cmd).await,
-        Command::Memory(cmd) => cli::memory::run(engine::open_memory(&settings).await?, cmd).await,
+        Command::Memory(cmd) => {
+            let chat = if cmd.needs_chat_model() { Some(engine::start_chat(&settings).await?) } else { None };
+            cli::memory::run(engine::open_memory(&settings).await?, chat, cmd).await
+        }
         Command::Chat { user, session, no_memory, state } => {
             let config = engine::agent_config(&settings, !no_memory).await?;
             cli::chat::run(config, &user, session, state).await
@@ -52,6 +55,24 @@ async fn run(cli: Cli) -> Result<()> {
             let uri = dir.path().to_str().context("temporary folder path is not UTF-8")?;
             let opts = MemoryBenchOptions { memories, users, queries, batch, progress: !json };
             let report = memory_bench(embedder, uri, &opts).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                println!("{report}");
+            }
+            Ok(())
+        }
+        Command::Bench(BenchCommand::Infer { chat_models: models, runs, json }) => {
+            let embedder = engine::start_embedder(&settings).await?;
+            let dir = tempfile::tempdir().context("cannot create a temporary folder for the benchmark store")?;
+            let uri = dir.path().to_str().context("temporary folder path is not UTF-8")?;
+            if !json {
+                eprintln!(
+                    "timing {} model(s), {runs} inferred adds each with and without the prefix cache…",
+                    models.len()
+                );
+            }
+            let report = infer_bench(embedder, &settings.models, &models, uri, runs as usize).await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else {

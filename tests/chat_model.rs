@@ -8,7 +8,7 @@ use std::io::{Seek, SeekFrom};
 use candle_core::quantized::gguf_file;
 use candle_core::{Device, Tensor};
 use serde::Deserialize;
-use tourdesk::inference::decoder::Decoder;
+use tourdesk::inference::decoder::{Decoder, DecoderOptions};
 use tourdesk::inference::{
     complete_json, ChatMessage, ChatModel, ChatRequest, GgufTokenizer, LocalChatModel, LocalChatOptions, Role,
 };
@@ -24,7 +24,7 @@ fn compare_with_reference(name: &str) {
     let ct = gguf_file::Content::read(&mut file).unwrap();
     let tok = GgufTokenizer::from_gguf(&ct).unwrap();
     let prompt = tok.encode("I have a golden retriever named Biscuit and I need a two bedroom.").unwrap();
-    let ours = Decoder::from_gguf(&ct, &mut file, &Device::Cpu).unwrap();
+    let ours = Decoder::from_gguf(&ct, &mut file, &Device::Cpu, DecoderOptions::default()).unwrap();
     let mut cache = ours.new_cache();
     let a1 = ours.forward(&prompt, &mut cache).unwrap();
     let a2 = ours.forward(&[prompt[0]], &mut cache).unwrap();
@@ -107,7 +107,10 @@ struct Pet {
 #[tokio::test]
 async fn json_mode_returns_a_checked_object_and_generation_is_bounded() {
     let path = common::gguf_path("smollm2-135m");
-    let model = LocalChatModel::spawn(path, "smollm2".into(), LocalChatOptions { prefix_cache: false }).await.unwrap();
+    let model =
+        LocalChatModel::spawn(path, "smollm2".into(), LocalChatOptions { prefix_cache: false, ..Default::default() })
+            .await
+            .unwrap();
     let messages = vec![
         ChatMessage::new(Role::System, "Reply with a JSON object with the keys \"name\" and \"species\"."),
         ChatMessage::new(Role::User, "My dog is called Biscuit."),

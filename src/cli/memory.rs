@@ -2,6 +2,7 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 use clap::Subcommand;
@@ -9,9 +10,10 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use tourdesk::inference::ChatModel;
 use tourdesk::memory::{
-    AddInput, AddRequest, EventKind, Memory, MemoryItem, Message, MetadataFilter, NewMemory, Scope, SearchRequest,
-    DEFAULT_LIMIT,
+    AddInput, AddRequest, EventKind, InferredAdd, Memory, MemoryItem, Message, MetadataFilter, NewMemory, Scope,
+    SearchRequest, DEFAULT_LIMIT,
 };
 
 /// Whose memories: at least one id on writes; reads match every id given.
@@ -49,6 +51,9 @@ pub enum MemoryCommand {
         /// JSON file of messages `[{"role": "user", "content": "…"}]`, or - for standard input
         #[arg(long, conflicts_with = "text")]
         messages: Option<PathBuf>,
+        /// Let the chat model extract facts and reconcile them with stored memories (ADD/UPDATE/DELETE/NONE)
+        #[arg(long)]
+        infer: bool,
         /// Print JSON
         #[arg(long)]
         json: bool,
@@ -199,11 +204,18 @@ fn print_item(item: &MemoryItem) {
     println!("{}  {}  [{}]", item.id, item.memory, owner.join(" "));
 }
 
-/// Runs a memory command.
-pub async fn run(memory: Memory, cmd: MemoryCommand) -> Result<()> {
+impl MemoryCommand {
+    /// Whether the command needs the chat model (an inferred add).
+    pub fn needs_chat_model(&self) -> bool {
+        matches!(self, MemoryCommand::Add { infer: true, .. })
+    }
+}
+
+/// Runs a memory command; `chat` is the chat model when [`MemoryCommand::needs_chat_model`] said so.
+pub async fn run(memory: Memory, chat: Option<Arc<dyn ChatModel>>, cmd: MemoryCommand) -> Result<()> {
     let actor = Some("cli".to_string());
     match cmd {
-        MemoryCommand::Add { text, scope, metadata, messages, json } => {
+        MemoryCommand::Add { text, scope, metadata, messages, infer, json } => {
             let input = match (text, messages) {
                 (Some(text), None) => AddInput::Text(text),
                 (None, Some(path)) => {
@@ -216,12 +228,28 @@ pub async fn run(memory: Memory, cmd: MemoryCommand) -> Result<()> {
                 _ => bail!("give the text to remember, or --messages FILE"),
             };
             let metadata = parse_object("--metadata", metadata.as_deref())?;
-            let events = memory.add(AddRequest { input, scope: scope.into(), metadata, actor }).await?;
+            let req = AddRequest { input, scope: scope.into(), metadata, actor };
+            let added = match chat.filter(|_| infer) {
+                Some(chat) => memory.add_inferred(req, chat.as_ref()).await?,
+                None => InferredAdd { results: memory.add(req).await?, ..Default::default() },
+            };
             if json {
-                print_json(&events)?;
+                print_json(&added)?;
             } else {
-                for e in events {
-                    println!("{:<6} {}  {}", e.event.as_str(), e.id, e.memory);
+                if infer {
+                    println!(
+                        "facts: {}",
+                        if added.facts.is_empty() { "(none)".into() } else { added.facts.join("; ") }
+                    );
+                }
+                for e in &added.results {
+                    match &e.previous_memory {
+                        Some(old) => println!("{:<6} {}  {}  (was: {old})", e.event.as_str(), e.id, e.memory),
+                        None => println!("{:<6} {}  {}", e.event.as_str(), e.id, e.memory),
+                    }
+                }
+                if let Some(why) = &added.fallback {
+                    eprintln!("warning: {why}");
                 }
             }
         }

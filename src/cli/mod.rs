@@ -80,6 +80,19 @@ pub enum BenchCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Time each local chat model: load, prompt and generation speed, and one inferred add of a two-message
+    /// exchange (with and without the prompt-prefix cache), in a temporary store.
+    Infer {
+        /// Chat models from the manifest, comma-separated
+        #[arg(long = "model", value_delimiter = ',', default_value = "qwen2.5-0.5b,smollm2-135m")]
+        chat_models: Vec<String>,
+        /// Timed adds per model and cache setting
+        #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=100))]
+        runs: u32,
+        /// Print the report as JSON
+        #[arg(long)]
+        json: bool,
+    },
     /// Time agent turns over a scripted conversation, with and without memory, in a temporary store.
     Agent {
         /// Scripted sessions per variant

@@ -48,8 +48,14 @@ impl ChatMessage {
 /// What to ask the model.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ChatRequest {
-    /// The conversation; a leading system message is the instructions (and, locally, the reusable prompt prefix).
+    /// The conversation.
     pub messages: Vec<ChatMessage>,
+    /// How many leading messages are the same from call to call (instructions, worked examples). A local model
+    /// keeps their evaluated state and starts the next such prompt after them.
+    pub prefix_messages: usize,
+    /// JSON mode, local models: text the answer is made to begin with (e.g. `{"facts": [`), which keeps a small
+    /// model on the schema. Remote models ignore it.
+    pub prefill: Option<String>,
     /// Upper bound on generated tokens.
     pub max_tokens: usize,
     /// 0 = greedy (deterministic).
@@ -59,9 +65,10 @@ pub struct ChatRequest {
 }
 
 impl ChatRequest {
-    /// A greedy request for at most `max_tokens` of plain text.
+    /// A greedy request for at most `max_tokens` of plain text; a leading system message is the reusable prefix.
     pub fn new(messages: Vec<ChatMessage>, max_tokens: usize) -> Self {
-        Self { messages, max_tokens, temperature: 0.0, json: false }
+        let prefix_messages = usize::from(messages.first().is_some_and(|m| m.role == Role::System));
+        Self { messages, prefix_messages, prefill: None, max_tokens, temperature: 0.0, json: false }
     }
 }
 

@@ -13,25 +13,28 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::{info_span, Instrument};
 
 use super::chat::{ChatMessage, ChatModel, ChatRequest, Completion, JsonScan};
-use super::decoder::{Decoder, KvCache, MAX_CONTEXT};
+use super::decoder::{Decoder, DecoderOptions, KvCache, MAX_CONTEXT};
 use super::gguf_tokenizer::GgufTokenizer;
 use super::InferenceError;
 
 /// Requests queued before callers wait.
 const QUEUE: usize = 16;
-/// Instruction prefixes whose attention state is kept (extraction and decision prompts, planner wording, spares).
+/// Prompt prefixes whose attention state is kept (extraction and decision prompts, planner wording, spares).
 const PREFIXES: usize = 4;
 
 /// How the local model runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LocalChatOptions {
-    /// Keep the evaluated KV state of each distinct system message and start later prompts after it.
+    /// Keep the evaluated KV state of each distinct prompt prefix (see `ChatRequest::prefix_messages`) and start
+    /// later prompts after it.
     pub prefix_cache: bool,
+    /// How the decoder holds its weights.
+    pub decoder: DecoderOptions,
 }
 
 impl Default for LocalChatOptions {
     fn default() -> Self {
-        Self { prefix_cache: true }
+        Self { prefix_cache: true, decoder: DecoderOptions::default() }
     }
 }
 
@@ -113,7 +116,7 @@ struct Engine {
     im_end: u32,
     /// Tokens that end the assistant's turn.
     stops: Vec<u32>,
-    /// Evaluated system-message prefixes, most recently used last.
+    /// Evaluated prompt prefixes, most recently used last.
     prefixes: Vec<(Vec<u32>, KvCache)>,
     options: LocalChatOptions,
 }
@@ -125,7 +128,7 @@ impl Engine {
         let content = gguf_file::Content::read(&mut file)
             .map_err(|e| InferenceError::Invalid(format!("{} is not a readable GGUF file: {e}", path.display())))?;
         let tokenizer = GgufTokenizer::from_gguf(&content)?;
-        let decoder = Decoder::from_gguf(&content, &mut file, &Device::Cpu)?;
+        let decoder = Decoder::from_gguf(&content, &mut file, &Device::Cpu, options.decoder)?;
         let im_start = tokenizer.control("<|im_start|>")?;
         let im_end = tokenizer.control("<|im_end|>")?;
         let mut stops = vec![im_end, tokenizer.eos];
@@ -136,7 +139,7 @@ impl Engine {
     }
 
     /// ChatML: `<|im_start|>role\ncontent<|im_end|>\n` per message. Built from per-message token runs so the
-    /// system message's tokens are identical in every prompt that shares it.
+    /// prefix tokens are identical in every prompt that shares it.
     fn message_tokens(&self, m: &ChatMessage) -> Result<Vec<u32>, InferenceError> {
         let mut t = vec![self.im_start];
         t.extend(self.tokenizer.encode(&format!("{}\n{}", m.role.as_str(), m.content))?);
@@ -145,24 +148,24 @@ impl Engine {
         Ok(t)
     }
 
-    /// The cache to start from: a stored prefix equal to the prompt's system message, or that prefix evaluated and
+    /// The cache to start from: a stored prefix equal to the prompt's leading messages, or that prefix evaluated and
     /// stored now.
-    fn start_cache(&mut self, system: &[u32]) -> Result<KvCache, InferenceError> {
-        if !self.options.prefix_cache || system.is_empty() {
+    fn start_cache(&mut self, prefix: &[u32]) -> Result<KvCache, InferenceError> {
+        if !self.options.prefix_cache || prefix.is_empty() {
             return Ok(self.decoder.new_cache());
         }
-        if let Some(i) = self.prefixes.iter().position(|(k, _)| k.as_slice() == system) {
+        if let Some(i) = self.prefixes.iter().position(|(k, _)| k.as_slice() == prefix) {
             let entry = self.prefixes.remove(i);
             let cache = entry.1.clone();
             self.prefixes.push(entry);
             return Ok(cache);
         }
         let mut cache = self.decoder.new_cache();
-        self.decoder.forward(system, &mut cache)?;
+        self.decoder.forward(prefix, &mut cache)?;
         if self.prefixes.len() == PREFIXES {
             self.prefixes.remove(0);
         }
-        self.prefixes.push((system.to_vec(), cache.clone()));
+        self.prefixes.push((prefix.to_vec(), cache.clone()));
         Ok(cache)
     }
 
@@ -171,12 +174,12 @@ impl Engine {
             return Err(InferenceError::Invalid("a chat request needs at least one message".into()));
         }
         let started = Instant::now();
-        let mut system = Vec::new();
+        let mut prefix = Vec::new();
         let mut rest = Vec::new();
         for (i, m) in request.messages.iter().enumerate() {
             let tokens = self.message_tokens(m)?;
-            if i == 0 && m.role == super::chat::Role::System {
-                system = tokens;
+            if i < request.prefix_messages.min(request.messages.len() - 1) {
+                prefix.extend(tokens);
             } else {
                 rest.extend(tokens);
             }
@@ -186,22 +189,25 @@ impl Engine {
         let mut text = String::new();
         let mut scan = JsonScan::default();
         if request.json {
-            // Prefill the opening brace: the answer is an object from its first token.
-            rest.extend(self.tokenizer.encode("{")?);
-            text.push('{');
-            scan.feed('{');
+            // Prefill the opening of the answer: an object from its first token, on the caller's schema if given.
+            let prefill = request.prefill.as_deref().filter(|p| p.starts_with('{')).unwrap_or("{");
+            rest.extend(self.tokenizer.encode(prefill)?);
+            text.push_str(prefill);
+            prefill.chars().for_each(|c| {
+                scan.feed(c);
+            });
         }
-        let prompt_tokens = system.len() + rest.len();
+        let prompt_tokens = prefix.len() + rest.len();
         if prompt_tokens + request.max_tokens > MAX_CONTEXT {
             return Err(InferenceError::Invalid(format!(
                 "prompt of {prompt_tokens} tokens plus {} to generate exceeds the {MAX_CONTEXT}-token context",
                 request.max_tokens
             )));
         }
-        let cached_before = self.prefixes.iter().any(|(k, _)| k == &system);
-        let mut cache = self.start_cache(&system)?;
-        let cached_tokens = if cached_before { system.len() } else { 0 };
-        let todo: Vec<u32> = system[cache.len()..].iter().chain(&rest).copied().collect();
+        let cached_before = self.prefixes.iter().any(|(k, _)| k == &prefix);
+        let mut cache = self.start_cache(&prefix)?;
+        let cached_tokens = if cached_before { prefix.len() } else { 0 };
+        let todo: Vec<u32> = prefix[cache.len()..].iter().chain(&rest).copied().collect();
         let mut logits = self.decoder.forward(&todo, &mut cache)?;
         let prompt_ms = started.elapsed().as_secs_f64() * 1000.0;
 

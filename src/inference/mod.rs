@@ -8,12 +8,14 @@ mod embed_worker;
 mod gguf_tokenizer;
 mod local_chat;
 mod minilm;
+pub mod openai;
 
 pub use chat::{complete_json, ChatMessage, ChatModel, ChatRequest, Completion, Role};
 pub use embed_worker::EmbedderHandle;
 pub use gguf_tokenizer::GgufTokenizer;
 pub use local_chat::{LocalChatModel, LocalChatOptions};
 pub use minilm::MiniLmEmbedder;
+pub use openai::{ApiKey, OpenAiChat, OpenAiClient, OpenAiConfig, OpenAiEmbedder};
 
 use crate::models::ModelError;
 

@@ -2,10 +2,12 @@
 //! and session, stored in LanceDB with embeddings from any [`Embedder`](crate::inference::Embedder).
 
 mod filter;
+mod infer;
 pub(crate) mod store;
 mod types;
 
 pub use filter::{MetadataFilter, Op};
+pub use infer::InferredAdd;
 pub use types::{
     AddInput, EventKind, HistoryEntry, MemoryEvent, MemoryItem, Message, NewMemory, Scope, SearchHit, MAX_ID_BYTES,
     MAX_METADATA_BYTES, MAX_TEXT_BYTES,

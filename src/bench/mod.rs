@@ -1,5 +1,7 @@
-//! Benchmarks that print numbers (`tourdesk bench memory|agent`): speed and memory targets live here, not in timed
+//! Benchmarks that print numbers (`tourdesk bench memory|agent|infer`): speed and memory targets live here, not in timed
 //! tests.
+
+mod infer;
 
 use std::time::{Duration, Instant};
 
@@ -9,6 +11,8 @@ use serde_json::Map;
 use crate::agent::{AgentConfig, AgentError, AgentPlanner};
 use crate::inference::EmbedderHandle;
 use crate::memory::{Memory, MemoryConfig, MemoryError, NewMemory, Scope, SearchRequest};
+
+pub use infer::{infer_bench, InferBenchReport, ModelInferReport};
 
 /// Knobs of the memory benchmark.
 #[derive(Debug, Clone)]

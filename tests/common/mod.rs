@@ -60,3 +60,4 @@ pub fn gguf_path(name: &str) -> PathBuf {
         .unwrap_or_else(|e| panic!("{e} (the README's test command fetches models first)"));
     dir.path(&dir.spec.files[0].path)
 }
+pub mod fake_openai;

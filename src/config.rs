@@ -9,6 +9,17 @@ use serde::{Deserialize, Serialize};
 use crate::inference::{ApiKey, OpenAiConfig};
 use crate::memory::MemoryConfig;
 
+/// Who words the agent's replies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum ReplyWording {
+    /// The planner's templates, as they are (instant).
+    #[default]
+    Template,
+    /// The chat model rephrases each template reply, keeping its facts (falls back to the template).
+    Model,
+}
+
 /// Which models serve embeddings and chat.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
@@ -51,6 +62,10 @@ pub struct Settings {
     pub openai_timeout_secs: f64,
     /// Retries after a 429, a 5xx, a timeout or a refused connection.
     pub openai_retries: u32,
+    /// Who words the agent's replies.
+    pub reply_wording: ReplyWording,
+    /// Seconds a turn waits for the model's wording before speaking the template.
+    pub wording_timeout_secs: f64,
 }
 
 impl Default for Settings {
@@ -69,6 +84,8 @@ impl Default for Settings {
             openai_embedding_model: "text-embedding-3-small".into(),
             openai_timeout_secs: 30.0,
             openai_retries: 3,
+            reply_wording: ReplyWording::Template,
+            wording_timeout_secs: 5.0,
         }
     }
 }
@@ -133,6 +150,14 @@ pub struct Overrides {
     #[arg(long, global = true, env = "OPENAI_RETRIES")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub openai_retries: Option<u32>,
+    /// Who words the agent's replies: template, or model (the chat model rephrases them) [default: template]
+    #[arg(long, global = true, env = "TOURDESK_REPLY_WORDING", value_enum)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reply_wording: Option<ReplyWording>,
+    /// Seconds a turn waits for the model's wording before speaking the template [default: 5]
+    #[arg(long, global = true, env = "TOURDESK_WORDING_TIMEOUT")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub wording_timeout_secs: Option<f64>,
 }
 
 /// A settings file that could not be read, a value of the wrong type, or settings that do not fit together.

@@ -3,8 +3,8 @@
 
 use std::sync::Arc;
 
-use crate::agent::{AgentConfig, AgentError, BookingStore, Catalog, MemoryService, Tools};
-use crate::config::{Backend, Settings};
+use crate::agent::{AgentConfig, AgentError, BookingStore, Catalog, MemoryService, Tools, Wording};
+use crate::config::{Backend, ReplyWording, Settings};
 use crate::inference::{
     ChatModel, EmbedderHandle, InferenceError, LocalChatModel, LocalChatOptions, MiniLmEmbedder, OpenAiChat,
     OpenAiClient, OpenAiEmbedder,
@@ -49,14 +49,28 @@ pub async fn open_memory(settings: &Settings) -> Result<Memory, MemoryError> {
 }
 
 /// Everything the agent needs: the catalog, the bookings table next to the memories, memory (unless
-/// `with_memory` is false) and the recordings folder.
+/// `with_memory` is false), the recordings folder, and the chat model when replies are worded by it.
 pub async fn agent_config(settings: &Settings, with_memory: bool) -> Result<AgentConfig, AgentError> {
     let bookings = BookingStore::open(&settings.data).await?;
     let memory = if with_memory { Some(MemoryService::new(open_memory(settings).await?)) } else { None };
+    let wording = match settings.reply_wording {
+        ReplyWording::Template => None,
+        ReplyWording::Model => {
+            let timeout = settings.wording_timeout_secs;
+            if !(timeout.is_finite() && timeout > 0.0) {
+                return Err(
+                    MemoryError::Invalid(format!("wording_timeout_secs must be positive, not {timeout}")).into()
+                );
+            }
+            let model = start_chat(settings).await.map_err(MemoryError::from)?;
+            Some(Wording::new(model, std::time::Duration::from_secs_f64(timeout)))
+        }
+    };
     Ok(AgentConfig {
         tools: Tools::new(Arc::new(Catalog::builtin()?), bookings),
         memory,
         recordings: Some(settings.recordings.clone()),
         now: None,
+        wording,
     })
 }

@@ -2,8 +2,14 @@
 
 mod common;
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use chrono::{NaiveDate, NaiveDateTime};
+use common::fake_openai::{FakeOpenAi, Reply};
+use tourdesk::agent::Wording;
 use tourdesk::agent::{AgentConfig, AgentPlanner, BookingStore, Catalog, MemoryService, Slot, Stage, Tools, TourType};
+use tourdesk::inference::{ChatModel, LocalChatModel, LocalChatOptions, OpenAiChat, OpenAiClient, OpenAiConfig};
 
 const DANA: &str = "+15551230001";
 const SAM: &str = "+15559870002";
@@ -37,6 +43,7 @@ impl Office {
             memory: Some(self.memory.clone()),
             recordings: Some(self.dir.path().join("recordings")),
             now: Some(now()),
+            wording: None,
         };
         let mut planner = AgentPlanner::new(config);
         planner.set_session_context(user, session);
@@ -195,11 +202,119 @@ async fn a_pet_fee_question_mid_booking_is_answered_and_booking_goes_on() {
 #[tokio::test]
 async fn the_agent_works_without_memory() {
     let office = Office::open().await;
-    let config = AgentConfig { tools: office.tools.clone(), memory: None, recordings: None, now: Some(now()) };
+    let config =
+        AgentConfig { tools: office.tools.clone(), memory: None, recordings: None, now: Some(now()), wording: None };
     let mut call = AgentPlanner::new(config);
     assert!(call.process_transcript("hello").await.is_err(), "a session is required");
     call.set_session_context("+15550002222", "CA-nomem");
     let r = say(&mut call, "Hi, I'm Jo and I want a studio at 21 West End").await;
     assert!(r.contains("pets"), "{r}");
     call.finish().await;
+}
+
+fn wording_planner(office: &Office, wording: Wording, user: &str) -> AgentPlanner {
+    let config = AgentConfig {
+        tools: office.tools.clone(),
+        memory: None,
+        recordings: Some(office.dir.path().join("recordings")),
+        now: Some(now()),
+        wording: Some(wording),
+    };
+    let mut planner = AgentPlanner::new(config);
+    planner.set_session_context(user, &format!("{user}-session"));
+    planner
+}
+
+fn recorded(planner: &AgentPlanner, kind: &str) -> Vec<serde_json::Value> {
+    let text = std::fs::read_to_string(planner.recording().unwrap()).unwrap();
+    text.lines().map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()).filter(|e| e["kind"] == kind).collect()
+}
+
+const WORDING_SCRIPT: [&str; 3] =
+    ["Hi, I'm Dana. I'd like to tour Hudson 360, a two bedroom.", "What's the pet fee?", "I have a cat."];
+
+#[tokio::test]
+async fn a_chat_model_words_replies_but_the_tools_and_state_stay_in_charge() {
+    let office = Office::open().await;
+    let server = FakeOpenAi::start().await;
+    let model = |server: &FakeOpenAi| {
+        let config = OpenAiConfig {
+            base_url: server.base_url.clone(),
+            api_key: None,
+            chat_model: "wording-test".into(),
+            embedding_model: "unused".into(),
+            timeout: Duration::from_secs(5),
+            retries: 0,
+            backoff: Duration::from_millis(10),
+        };
+        Arc::new(OpenAiChat::new(OpenAiClient::new(config).unwrap())) as Arc<dyn ChatModel>
+    };
+    let mut plain = AgentPlanner::new(AgentConfig {
+        tools: office.tools.clone(),
+        memory: None,
+        recordings: None,
+        now: Some(now()),
+        wording: None,
+    });
+    plain.set_session_context("+15550001001", "plain");
+
+    // A model that keeps every fact: its wording is spoken.
+    server.chat([Reply::Reword]);
+    let mut worded = wording_planner(&office, Wording::new(model(&server), Duration::from_secs(5)), "+15550001001");
+    for line in WORDING_SCRIPT {
+        let template = plain.process_transcript(line).await.unwrap();
+        let reply = worded.process_transcript(line).await.unwrap();
+        assert_eq!(reply.text, format!("Sure thing! {}", template.text));
+        assert_eq!(reply.state, template.state, "the model never changes the state");
+        assert_eq!(reply.tools.len(), template.tools.len());
+    }
+    let events = recorded(&worded, "wording");
+    assert_eq!(events.len(), WORDING_SCRIPT.len());
+    assert!(events.iter().all(|e| e["data"]["by_model"] == true && e["data"]["model"] == "openai:wording-test"));
+
+    // A model that drops the facts (the pet fee, the caller's name): the template is spoken.
+    server.chat([Reply::Chat("Happy to help with that!".into())]);
+    let mut careless = wording_planner(&office, Wording::new(model(&server), Duration::from_secs(5)), "+15550001002");
+    let reply = careless.process_transcript(WORDING_SCRIPT[0]).await.unwrap();
+    assert!(reply.text.contains("Dana") && reply.text.ends_with('?'), "{}", reply.text);
+    let event = &recorded(&careless, "wording")[0];
+    assert_eq!(event["data"]["by_model"], false);
+    assert!(event["data"]["fallback"].as_str().unwrap().contains("dropped"), "{event}");
+
+    // A model slower than the turn's budget: the template is spoken on time.
+    server.chat([Reply::Slow(Duration::from_secs(3), Box::new(Reply::Reword))]);
+    let mut slow = wording_planner(&office, Wording::new(model(&server), Duration::from_millis(300)), "+15550001003");
+    let started = std::time::Instant::now();
+    let reply = slow.process_transcript(WORDING_SCRIPT[0]).await.unwrap();
+    assert!(started.elapsed() < Duration::from_secs(2));
+    assert!(!reply.text.starts_with("Sure thing!"));
+    assert!(recorded(&slow, "wording")[0]["data"]["fallback"].as_str().unwrap().contains("no wording within"));
+}
+
+#[tokio::test]
+async fn the_local_model_words_a_turn_without_touching_the_state() {
+    let office = Office::open().await;
+    let path = common::gguf_path("qwen2.5-0.5b");
+    let qwen = LocalChatModel::spawn(path, "qwen2.5-0.5b".into(), LocalChatOptions::default()).await.unwrap();
+    let mut worded = wording_planner(&office, Wording::new(Arc::new(qwen), Duration::from_secs(60)), "+15550002001");
+    let mut plain = AgentPlanner::new(AgentConfig {
+        tools: office.tools.clone(),
+        memory: None,
+        recordings: None,
+        now: Some(now()),
+        wording: None,
+    });
+    plain.set_session_context("+15550002001", "plain");
+    let line = WORDING_SCRIPT[0];
+    let template = plain.process_transcript(line).await.unwrap();
+    let reply = worded.process_transcript(line).await.unwrap();
+    assert_eq!(reply.state, template.state);
+    let event = &recorded(&worded, "wording")[0];
+    assert_eq!(event["data"]["template"], template.text.as_str());
+    if event["data"]["by_model"] == true {
+        // Kept: the model's wording still carries the caller's name and the question.
+        assert!(reply.text.contains("Dana") && reply.text.contains('?'), "{}", reply.text);
+    } else {
+        assert_eq!(reply.text, template.text);
+    }
 }

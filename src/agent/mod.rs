@@ -9,6 +9,7 @@ mod parser;
 mod planner;
 mod state;
 mod tools;
+mod wording;
 
 pub use bookings::{BookOutcome, Booking, BookingStore};
 pub use catalog::{Catalog, Property};
@@ -17,6 +18,7 @@ pub use parser::{parse, words_to_numbers, Parsed, TimeRequest, Topic};
 pub use planner::{AgentConfig, AgentPlanner, Reply};
 pub use state::{Pets, PlannerState, Slot, Stage, TourType};
 pub use tools::{spoken_time, ToolEvent, Tools};
+pub use wording::{Worded, Wording};
 
 use crate::memory::MemoryError;
 

@@ -17,6 +17,7 @@ use super::memory_writer::MemoryWriter;
 use super::parser::{parse, Parsed, TimeRequest};
 use super::state::{PlannerState, Slot, Stage};
 use super::tools::{spoken_time, unit_name, ToolEvent, Tools};
+use super::wording::Wording;
 use super::AgentError;
 use crate::recorder::FlightRecorder;
 
@@ -34,6 +35,8 @@ pub struct AgentConfig {
     pub recordings: Option<PathBuf>,
     /// A fixed "now" (office wall clock) for tests and demos; the local clock otherwise.
     pub now: Option<NaiveDateTime>,
+    /// Reply wording by the chat model; `None` speaks the templates as they are.
+    pub wording: Option<Wording>,
 }
 
 /// The agent's answer to one transcript.
@@ -121,6 +124,12 @@ impl AgentPlanner {
         }
     }
 
+    /// Words a reworded reply must keep besides its numbers: the caller's name and the buildings' names.
+    fn facts_to_keep(&self) -> Vec<String> {
+        let catalog = self.config.tools.catalog();
+        self.state.name.iter().cloned().chain(catalog.properties.iter().map(|p| p.name.clone())).collect()
+    }
+
     fn now(&self) -> NaiveDateTime {
         self.config.now.unwrap_or_else(|| chrono::Local::now().naive_local())
     }
@@ -191,7 +200,16 @@ impl AgentPlanner {
         };
         parts.push(prompt);
 
-        let reply_text = parts.into_iter().filter(|p| !p.is_empty()).collect::<Vec<_>>().join(" ");
+        let mut reply_text = parts.into_iter().filter(|p| !p.is_empty()).collect::<Vec<_>>().join(" ");
+        if let Some(wording) = &self.config.wording {
+            let worded = wording.word(text, &reply_text, &self.facts_to_keep()).instrument(info_span!("wording")).await;
+            self.record(
+                "wording",
+                Some(std::time::Duration::from_secs_f64(worded.ms / 1000.0)),
+                json!({"model": wording.model_id(), "by_model": worded.by_model, "fallback": worded.fallback, "template": reply_text}),
+            );
+            reply_text = worded.text;
+        }
         for t in &tools {
             self.record("tool", None, serde_json::to_value(t).unwrap_or_default());
         }

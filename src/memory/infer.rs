@@ -42,7 +42,7 @@ const EXTRACT_EXAMPLES: [(&str, &str); 4] = [
         r#"{"facts": ["No longer has a cat", "Does not need a pet-friendly apartment"]}"#,
     ),
     (
-        "user: We sold our car, so parking doesn't matter anymore.\nassistant: Noted, no parking then.",
+        "assistant: Will you need a parking space?\nuser: No, we sold our car, so parking doesn't matter anymore.",
         r#"{"facts": ["No longer owns a car", "Does not need parking"]}"#,
     ),
     ("user: Hello, what time is it?", r#"{"facts": []}"#),
@@ -124,16 +124,21 @@ pub struct InferredAdd {
     pub fallback: Option<String>,
 }
 
-/// "role: content" lines of the exchange, system messages left out, the most recent part when long.
+/// "role: content" lines of the exchange, the most recent part when long. System messages are left out, and so is
+/// whatever the assistant said after the user's last message: the user cannot have confirmed it, and a small model
+/// reads facts into it.
 fn conversation(input: &AddInput) -> String {
     let text = match input {
         AddInput::Text(t) => format!("user: {t}"),
-        AddInput::Messages(ms) => ms
-            .iter()
-            .filter(|m| m.role != "system")
-            .map(|m| format!("{}: {}", m.role, m.content.trim()))
-            .collect::<Vec<_>>()
-            .join("\n"),
+        AddInput::Messages(ms) => {
+            let last_user = ms.iter().rposition(|m| m.role == "user").map_or(ms.len(), |i| i + 1);
+            ms[..last_user]
+                .iter()
+                .filter(|m| m.role != "system")
+                .map(|m| format!("{}: {}", m.role, m.content.trim()))
+                .collect::<Vec<_>>()
+                .join("\n")
+        }
     };
     let chars = text.chars().count();
     if chars <= MAX_CONVERSATION_CHARS {
@@ -421,6 +426,12 @@ mod tests {
             super::super::Message { role: "user".into(), content: "I have a cat".into() },
         ]);
         assert_eq!(conversation(&input), "user: I have a cat");
+        let answer = AddInput::Messages(vec![
+            super::super::Message { role: "assistant".into(), content: "Which building?".into() },
+            super::super::Message { role: "user".into(), content: "Hudson".into() },
+            super::super::Message { role: "assistant".into(), content: "Great, Hudson 360 it is.".into() },
+        ]);
+        assert_eq!(conversation(&answer), "assistant: Which building?\nuser: Hudson");
         let long = conversation(&AddInput::Text(format!("{}END", "a".repeat(10_000))));
         assert!(long.ends_with("END") && long.chars().count() == MAX_CONVERSATION_CHARS);
     }

@@ -27,6 +27,9 @@ pub enum Reply {
     Chat(String),
     /// Embeddings computed from the inputs (deterministic, 8-d).
     Embed,
+    /// A chat completion that rephrases the draft in the last message ("Draft reply: …") by opening with
+    /// "Sure thing!".
+    Reword,
 }
 
 /// What the server saw and what it will answer next.
@@ -86,6 +89,11 @@ async fn answer(reply: Reply, body: &Value) -> Response {
             "usage": {"prompt_tokens": 12, "completion_tokens": 5, "total_tokens": 17}
         }))
         .into_response(),
+        Reply::Reword => {
+            let last = body["messages"].as_array().and_then(|m| m.last()).and_then(|m| m["content"].as_str());
+            let draft = last.and_then(|c| c.split_once("Draft reply: ")).map_or("", |(_, d)| d);
+            Box::pin(answer(Reply::Chat(format!("Sure thing! {draft}")), body)).await
+        }
         Reply::Embed => {
             let inputs: Vec<String> = match &body["input"] {
                 Value::String(s) => vec![s.clone()],

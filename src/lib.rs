@@ -9,4 +9,5 @@ pub mod engine;
 pub mod inference;
 pub mod memory;
 pub mod models;
+pub mod realtime;
 pub mod recorder;

@@ -44,6 +44,23 @@ async fn run(cli: Cli) -> Result<()> {
             let config = engine::agent_config(&settings, !no_memory).await?;
             cli::chat::run(config, &user, session, state).await
         }
+        Command::Serve { listen, no_memory, grace_secs } => {
+            let agent = engine::agent_config(&settings, !no_memory).await?;
+            let listener = tokio::net::TcpListener::bind(listen)
+                .await
+                .with_context(|| format!("cannot listen on {listen} (in use? pick another with --listen)"))?;
+            let state = tourdesk::realtime::AppState { agent, shutdown: Default::default() };
+            eprintln!("tourdesk listening on http://{} (websocket: /ws/chat); Ctrl-C stops", listener.local_addr()?);
+            tourdesk::realtime::serve(
+                listener,
+                state,
+                tourdesk::realtime::os_signal(),
+                std::time::Duration::from_secs(grace_secs),
+            )
+            .await
+            .context("server failed")?;
+            Ok(())
+        }
         Command::Demo => {
             let config = engine::agent_config(&settings, true).await?;
             tourdesk::demo::run_demo(config, &mut std::io::stdout().lock()).await?;

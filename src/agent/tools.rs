@@ -18,7 +18,7 @@ use super::AgentError;
 pub const TOUR_WINDOW_DAYS: u32 = 21;
 
 /// One tool call: what was asked, what came back, how long it took.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct ToolEvent {
     /// Tool name.
     pub name: String,

@@ -57,6 +57,19 @@ pub enum Command {
     },
     /// Walk through a booking call, what memory keeps of it, and a second call that picks up where it left off.
     Demo,
+    /// Run the realtime server: /ws/chat (JSON text protocol) and /healthz. SIGINT/SIGTERM finish live turns and
+    /// flush memory before exiting.
+    Serve {
+        /// Address to listen on
+        #[arg(long, env = "TOURDESK_LISTEN", default_value = "127.0.0.1:8080")]
+        listen: std::net::SocketAddr,
+        /// Run without caller memory
+        #[arg(long)]
+        no_memory: bool,
+        /// Seconds to wait for live sessions on shutdown
+        #[arg(long, default_value_t = 10)]
+        grace_secs: u64,
+    },
 }
 
 /// Benchmarks.

@@ -11,3 +11,4 @@ pub mod memory;
 pub mod models;
 pub mod realtime;
 pub mod recorder;
+pub mod speech;

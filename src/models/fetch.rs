@@ -88,6 +88,14 @@ pub async fn fetch_model(
             }
         }
     }
+    if spec.role == "stt" && (!fetched.is_empty() || !dir.join(super::CONVERTED_WEIGHTS).exists()) {
+        info!(model = %spec.name, "converting the CTranslate2 weights for candle");
+        let from = dir.clone();
+        let (weights, config) = tokio::task::spawn_blocking(move || super::convert_whisper(&from))
+            .await
+            .map_err(|e| fetch_err(spec, super::CONVERTED_WEIGHTS, e))??;
+        fetched.extend([weights, config]);
+    }
     Ok(fetched)
 }
 

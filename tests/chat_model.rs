@@ -18,13 +18,14 @@ fn max_abs_diff(a: &Tensor, b: &Tensor) -> f32 {
 }
 
 /// Logits of our decoder and of the candle module for a prompt, then for one more token through the KV cache.
-fn compare_with_reference(name: &str) {
+fn compare_with_reference(name: &str, options: DecoderOptions) {
+    let exact = !options.dense_prompt && !options.requantize;
     let path = common::gguf_path(name);
     let mut file = std::fs::File::open(&path).unwrap();
     let ct = gguf_file::Content::read(&mut file).unwrap();
     let tok = GgufTokenizer::from_gguf(&ct).unwrap();
     let prompt = tok.encode("I have a golden retriever named Biscuit and I need a two bedroom.").unwrap();
-    let ours = Decoder::from_gguf(&ct, &mut file, &Device::Cpu, DecoderOptions::default()).unwrap();
+    let ours = Decoder::from_gguf(&ct, &mut file, &Device::Cpu, options).unwrap();
     let mut cache = ours.new_cache();
     let a1 = ours.forward(&prompt, &mut cache).unwrap();
     let a2 = ours.forward(&[prompt[0]], &mut cache).unwrap();
@@ -46,18 +47,38 @@ fn compare_with_reference(name: &str) {
     let (b1, b2) = (b1.flatten_all().unwrap(), b2.flatten_all().unwrap());
     assert_eq!(a1.dims(), b1.dims());
     let scale = b1.abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
-    assert!(max_abs_diff(&a1, &b1) < 1e-3 * scale.max(1.0), "{name}: prompt logits differ");
-    assert!(max_abs_diff(&a2, &b2) < 1e-3 * scale.max(1.0), "{name}: cached-step logits differ");
+    let top = |t: &Tensor| {
+        let v = t.to_vec1::<f32>().unwrap();
+        let mut idx: Vec<usize> = (0..v.len()).collect();
+        idx.sort_by(|&x, &y| v[y].total_cmp(&v[x]));
+        idx.truncate(5);
+        idx.sort();
+        idx
+    };
+    if exact {
+        // Same weights, same kernels: the same numbers.
+        assert!(max_abs_diff(&a1, &b1) < 1e-3 * scale.max(1.0), "{name}: prompt logits differ");
+        assert!(max_abs_diff(&a2, &b2) < 1e-3 * scale.max(1.0), "{name}: cached-step logits differ");
+    } else {
+        // The fast path (f32 prompt GEMM, Q8_0 re-quantization) rounds differently (measured: 2–6 % of the logit
+        // range) but picks the same tokens.
+        assert!(max_abs_diff(&a1, &b1) < 0.1 * scale, "{name}: prompt logits drift");
+        assert!(max_abs_diff(&a2, &b2) < 0.1 * scale, "{name}: cached-step logits drift");
+        assert_eq!(top(&a1)[..], top(&b1)[..], "{name}: prompt top-5");
+        assert_eq!(top(&a2)[..], top(&b2)[..], "{name}: cached-step top-5");
+    }
 }
 
 #[test]
 fn decoder_matches_candle_quantized_llama() {
-    compare_with_reference("smollm2-135m");
+    compare_with_reference("smollm2-135m", DecoderOptions { dense_prompt: false, requantize: false });
+    compare_with_reference("smollm2-135m", DecoderOptions::default());
 }
 
 #[test]
 fn decoder_matches_candle_quantized_qwen2() {
-    compare_with_reference("qwen2.5-0.5b");
+    compare_with_reference("qwen2.5-0.5b", DecoderOptions { dense_prompt: false, requantize: false });
+    compare_with_reference("qwen2.5-0.5b", DecoderOptions::default());
 }
 
 #[test]

@@ -57,11 +57,13 @@ pub struct DecoderOptions {
     /// Keep a dequantized f32 copy of every layer's weights for prompt evaluation (about 4 bytes per parameter
     /// more memory, several times faster prompts).
     pub dense_prompt: bool,
+    /// Re-quantize weight types without a SIMD kernel in candle (Q4_1, Q5_0, Q5_1) to Q8_0 at load.
+    pub requantize: bool,
 }
 
 impl Default for DecoderOptions {
     fn default() -> Self {
-        Self { dense_prompt: true }
+        Self { dense_prompt: true, requantize: true }
     }
 }
 
@@ -174,10 +176,10 @@ impl Decoder {
             let p = format!("blk.{i}");
             let mut q = |name: &str| -> Result<Linear> {
                 let w = ct.tensor(r, &format!("{p}.{name}"), device)?;
-                let needs_f32 = options.dense_prompt || !has_simd_kernel(w.dtype());
-                let f32 = if needs_f32 { Some(w.dequantize(device)?) } else { None };
+                let requantize = options.requantize && !has_simd_kernel(w.dtype());
+                let f32 = if options.dense_prompt || requantize { Some(w.dequantize(device)?) } else { None };
                 let quantized = match &f32 {
-                    Some(f) if !has_simd_kernel(w.dtype()) => QTensor::quantize(f, GgmlDType::Q8_0)?,
+                    Some(f) if requantize => QTensor::quantize(f, GgmlDType::Q8_0)?,
                     _ => w,
                 };
                 let dense = match f32 {

@@ -57,8 +57,8 @@ fn add_search_update_history_and_forget_from_the_shell() {
         r#"{"slot":"pets"}"#,
         "--json",
     ]);
-    let id = added[0]["id"].as_str().unwrap().to_string();
-    assert_eq!(added[0]["event"], "ADD");
+    let id = added["results"][0]["id"].as_str().unwrap().to_string();
+    assert_eq!(added["results"][0]["event"], "ADD");
     cli.ok(&["memory", "add", "Budget is $3,000", "--user", "+15550001"]);
     cli.ok(&["memory", "add", "Has a cat", "--user", "+15550002"]);
 

@@ -109,10 +109,12 @@ struct Decision {
     text: Option<String>,
 }
 
-/// What an inferred add did.
+/// What an add did, in mem0's response shape (`{"results": [...]}`, plus the facts and any fallback of an inferred
+/// add).
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct InferredAdd {
     /// Facts the model extracted.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub facts: Vec<String>,
     /// Changes made, in order (mem0's `results`).
     pub results: Vec<MemoryEvent>,

@@ -2,26 +2,18 @@
 
 use std::sync::Arc;
 
-use tokio::sync::{mpsc, oneshot};
 use tracing::{info_span, Instrument};
 
+use super::worker::Worker;
 use super::{Embedder, InferenceError};
 
 /// Queued requests before callers wait; bounded so a flood of writes slows its senders instead of growing memory.
 const QUEUE: usize = 64;
 
-/// One request to the embedding thread.
-struct Job {
-    texts: Vec<String>,
-    /// The caller awaits this; the worker sends the vectors or the error.
-    reply: oneshot::Sender<Result<Vec<Vec<f32>>, InferenceError>>,
-}
-
 /// Async, cloneable access to one embedding model running on a dedicated thread.
 #[derive(Clone)]
 pub struct EmbedderHandle {
-    /// Callers send jobs; the model thread receives them in order.
-    jobs: mpsc::Sender<Job>,
+    worker: Worker<Vec<String>, Vec<Vec<f32>>>,
     dim: usize,
     model_id: Arc<str>,
 }
@@ -40,44 +32,21 @@ impl EmbedderHandle {
         E: Embedder,
         F: FnOnce() -> Result<E, InferenceError> + Send + 'static,
     {
-        let (jobs, mut rx) = mpsc::channel::<Job>(QUEUE);
-        let (ready_tx, ready_rx) = oneshot::channel();
-        std::thread::Builder::new()
-            .name("tourdesk-embedder".into())
-            .spawn(move || {
-                let model = match load().and_then(|m| m.embed(&["warm-up".to_string()]).map(|_| m)) {
-                    Ok(model) => {
-                        let _ = ready_tx.send(Ok((model.dim(), model.model_id().to_string())));
-                        model
-                    }
-                    Err(e) => {
-                        let _ = ready_tx.send(Err(e));
-                        return;
-                    }
-                };
-                while let Some(job) = rx.blocking_recv() {
-                    // A caller that gave up (barge-in, timeout) has dropped its receiver: skip the work.
-                    if job.reply.is_closed() {
-                        continue;
-                    }
-                    let _ = job.reply.send(model.embed(&job.texts));
-                }
-            })
-            .map_err(|e| InferenceError::Invalid(format!("cannot start the embedder thread: {e}")))?;
-        let (dim, model_id) = ready_rx.await.map_err(|_| InferenceError::WorkerGone("embedding"))??;
-        Ok(Self { jobs, dim, model_id: model_id.into() })
+        let load = move || {
+            let model = load()?;
+            model.embed(&["warm-up".to_string()])?;
+            let ready = (model.dim(), model.model_id().to_string());
+            Ok((model, ready))
+        };
+        let (worker, (dim, model_id)) =
+            Worker::spawn("embedding", QUEUE, load, |model: &mut E, texts: Vec<String>| model.embed(&texts)).await?;
+        Ok(Self { worker, dim, model_id: model_id.into() })
     }
 
     /// Embeds `texts` on the model thread.
     pub async fn embed(&self, texts: Vec<String>) -> Result<Vec<Vec<f32>>, InferenceError> {
         let n = texts.len();
-        async {
-            let (reply, rx) = oneshot::channel();
-            self.jobs.send(Job { texts, reply }).await.map_err(|_| InferenceError::WorkerGone("embedding"))?;
-            rx.await.map_err(|_| InferenceError::WorkerGone("embedding"))?
-        }
-        .instrument(info_span!("embed", n, model = %self.model_id))
-        .await
+        self.worker.call(texts).instrument(info_span!("embed", n, model = %self.model_id)).await
     }
 
     /// Embeds one text.

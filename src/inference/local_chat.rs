@@ -9,12 +9,12 @@ use async_trait::async_trait;
 use candle_core::quantized::gguf_file;
 use candle_core::Device;
 use candle_transformers::generation::{LogitsProcessor, Sampling};
-use tokio::sync::{mpsc, oneshot};
 use tracing::{info_span, Instrument};
 
 use super::chat::{ChatMessage, ChatModel, ChatRequest, Completion, JsonScan};
 use super::decoder::{Decoder, DecoderOptions, KvCache, MAX_CONTEXT};
 use super::gguf_tokenizer::GgufTokenizer;
+use super::worker::Worker;
 use super::InferenceError;
 
 /// Requests queued before callers wait.
@@ -38,14 +38,9 @@ impl Default for LocalChatOptions {
     }
 }
 
-struct Job {
-    request: ChatRequest,
-    reply: oneshot::Sender<Result<Completion, InferenceError>>,
-}
-
 /// Async access to a GGUF chat model running on a dedicated thread; requests are served one at a time, in order.
 pub struct LocalChatModel {
-    jobs: mpsc::Sender<Job>,
+    worker: Worker<ChatRequest, Completion>,
     model_id: Arc<str>,
     load_ms: f64,
 }
@@ -54,35 +49,17 @@ impl LocalChatModel {
     /// Loads the GGUF file at `path` on a new thread and waits until it is ready. `model_id` names it in logs and
     /// in what it produces.
     pub async fn spawn(path: PathBuf, model_id: String, options: LocalChatOptions) -> Result<Self, InferenceError> {
-        let (jobs, mut rx) = mpsc::channel::<Job>(QUEUE);
-        let (ready_tx, ready_rx) = oneshot::channel();
         let id = model_id.clone();
-        std::thread::Builder::new()
-            .name("tourdesk-chat".into())
-            .spawn(move || {
-                let started = Instant::now();
-                let mut engine = match Engine::load(&path, options) {
-                    Ok(engine) => {
-                        let _ = ready_tx.send(Ok(started.elapsed().as_secs_f64() * 1000.0));
-                        engine
-                    }
-                    Err(e) => {
-                        let _ = ready_tx.send(Err(e));
-                        return;
-                    }
-                };
-                while let Some(job) = rx.blocking_recv() {
-                    if job.reply.is_closed() {
-                        continue;
-                    }
-                    let span = info_span!("chat.generate", model = %id, max_tokens = job.request.max_tokens);
-                    let result = span.in_scope(|| engine.complete(&job.request));
-                    let _ = job.reply.send(result);
-                }
-            })
-            .map_err(|e| InferenceError::Invalid(format!("cannot start the chat model thread: {e}")))?;
-        let load_ms = ready_rx.await.map_err(|_| InferenceError::WorkerGone("chat"))??;
-        Ok(Self { jobs, model_id: model_id.into(), load_ms })
+        let load = move || {
+            let started = Instant::now();
+            Engine::load(&path, options).map(|engine| (engine, started.elapsed().as_secs_f64() * 1000.0))
+        };
+        let serve = move |engine: &mut Engine, request: ChatRequest| {
+            info_span!("chat.generate", model = %id, max_tokens = request.max_tokens)
+                .in_scope(|| engine.complete(&request))
+        };
+        let (worker, load_ms) = Worker::spawn("chat", QUEUE, load, serve).await?;
+        Ok(Self { worker, model_id: model_id.into(), load_ms })
     }
 
     /// How long loading the weights took, in milliseconds.
@@ -94,13 +71,7 @@ impl LocalChatModel {
 #[async_trait]
 impl ChatModel for LocalChatModel {
     async fn complete(&self, request: ChatRequest) -> Result<Completion, InferenceError> {
-        async {
-            let (reply, rx) = oneshot::channel();
-            self.jobs.send(Job { request, reply }).await.map_err(|_| InferenceError::WorkerGone("chat"))?;
-            rx.await.map_err(|_| InferenceError::WorkerGone("chat"))?
-        }
-        .instrument(info_span!("chat", model = %self.model_id))
-        .await
+        self.worker.call(request).instrument(info_span!("chat", model = %self.model_id)).await
     }
 
     fn model_id(&self) -> &str {
@@ -150,15 +121,16 @@ impl Engine {
 
     /// The cache to start from: a stored prefix equal to the prompt's leading messages, or that prefix evaluated and
     /// stored now.
-    fn start_cache(&mut self, prefix: &[u32]) -> Result<KvCache, InferenceError> {
+    /// Also returns how many prompt tokens were reused rather than evaluated now.
+    fn start_cache(&mut self, prefix: &[u32]) -> Result<(KvCache, usize), InferenceError> {
         if !self.options.prefix_cache || prefix.is_empty() {
-            return Ok(self.decoder.new_cache());
+            return Ok((self.decoder.new_cache(), 0));
         }
         if let Some(i) = self.prefixes.iter().position(|(k, _)| k.as_slice() == prefix) {
             let entry = self.prefixes.remove(i);
             let cache = entry.1.clone();
             self.prefixes.push(entry);
-            return Ok(cache);
+            return Ok((cache, prefix.len()));
         }
         let mut cache = self.decoder.new_cache();
         self.decoder.forward(prefix, &mut cache)?;
@@ -166,7 +138,7 @@ impl Engine {
             self.prefixes.remove(0);
         }
         self.prefixes.push((prefix.to_vec(), cache.clone()));
-        Ok(cache)
+        Ok((cache, 0))
     }
 
     fn complete(&mut self, request: &ChatRequest) -> Result<Completion, InferenceError> {
@@ -204,9 +176,7 @@ impl Engine {
                 request.max_tokens
             )));
         }
-        let cached_before = self.prefixes.iter().any(|(k, _)| k == &prefix);
-        let mut cache = self.start_cache(&prefix)?;
-        let cached_tokens = if cached_before { prefix.len() } else { 0 };
+        let (mut cache, cached_tokens) = self.start_cache(&prefix)?;
         let todo: Vec<u32> = prefix[cache.len()..].iter().chain(&rest).copied().collect();
         let mut logits = self.decoder.forward(&todo, &mut cache)?;
         let prompt_ms = started.elapsed().as_secs_f64() * 1000.0;

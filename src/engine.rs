@@ -35,10 +35,9 @@ pub async fn start_chat(settings: &Settings) -> Result<Arc<dyn ChatModel>, Infer
         return Ok(Arc::new(OpenAiChat::new(OpenAiClient::new(config)?)));
     }
     let dir = ModelStore::new(&settings.models)?.resolve(&settings.chat_model)?;
-    let file = dir.spec.files.iter().find(|f| f.path.ends_with(".gguf")).ok_or_else(|| {
+    let path = dir.gguf().ok_or_else(|| {
         InferenceError::Invalid(format!("model {} has no GGUF file; pick a chat model", settings.chat_model))
     })?;
-    let path = dir.path(&file.path);
     Ok(Arc::new(LocalChatModel::spawn(path, settings.chat_model.clone(), LocalChatOptions::default()).await?))
 }
 

@@ -225,6 +225,15 @@ fn wording_planner(office: &Office, wording: Wording, user: &str) -> AgentPlanne
     planner
 }
 
+/// The same caller without wording and without recordings: the template replies to compare with.
+fn template_planner(office: &Office, user: &str) -> AgentPlanner {
+    let config =
+        AgentConfig { tools: office.tools.clone(), memory: None, recordings: None, now: Some(now()), wording: None };
+    let mut planner = AgentPlanner::new(config);
+    planner.set_session_context(user, "plain");
+    planner
+}
+
 fn recorded(planner: &AgentPlanner, kind: &str) -> Vec<serde_json::Value> {
     let text = std::fs::read_to_string(planner.recording().unwrap()).unwrap();
     text.lines().map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()).filter(|e| e["kind"] == kind).collect()
@@ -249,14 +258,7 @@ async fn a_chat_model_words_replies_but_the_tools_and_state_stay_in_charge() {
         };
         Arc::new(OpenAiChat::new(OpenAiClient::new(config).unwrap())) as Arc<dyn ChatModel>
     };
-    let mut plain = AgentPlanner::new(AgentConfig {
-        tools: office.tools.clone(),
-        memory: None,
-        recordings: None,
-        now: Some(now()),
-        wording: None,
-    });
-    plain.set_session_context("+15550001001", "plain");
+    let mut plain = template_planner(&office, "+15550001001");
 
     // A model that keeps every fact: its wording is spoken.
     server.chat([Reply::Reword]);
@@ -297,14 +299,7 @@ async fn the_local_model_words_a_turn_without_touching_the_state() {
     let path = common::gguf_path("qwen2.5-0.5b");
     let qwen = LocalChatModel::spawn(path, "qwen2.5-0.5b".into(), LocalChatOptions::default()).await.unwrap();
     let mut worded = wording_planner(&office, Wording::new(Arc::new(qwen), Duration::from_secs(60)), "+15550002001");
-    let mut plain = AgentPlanner::new(AgentConfig {
-        tools: office.tools.clone(),
-        memory: None,
-        recordings: None,
-        now: Some(now()),
-        wording: None,
-    });
-    plain.set_session_context("+15550002001", "plain");
+    let mut plain = template_planner(&office, "+15550002001");
     let line = WORDING_SCRIPT[0];
     let template = plain.process_transcript(line).await.unwrap();
     let reply = worded.process_transcript(line).await.unwrap();

@@ -147,10 +147,9 @@ pub async fn infer_bench(
     let mut models = Vec::new();
     for name in names {
         let dir = store.resolve(name).map_err(InferenceError::from)?;
-        let file = dir.spec.files.iter().find(|f| f.path.ends_with(".gguf")).ok_or_else(|| {
+        let path = dir.gguf().ok_or_else(|| {
             MemoryError::Invalid(format!("model {name} has no GGUF file; bench infer takes chat models"))
         })?;
-        let path = dir.path(&file.path);
         let mut row = ModelInferReport {
             model: name.clone(),
             load_ms: 0.0,

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tracing::{info_span, warn, Instrument};
 
-use super::{AddInput, AddRequest, EventKind, Memory, MemoryError, MemoryEvent, NewMemory, SearchRequest};
+use super::{AddInput, AddRequest, Memory, MemoryError, MemoryEvent, NewMemory, SearchRequest};
 use crate::inference::{complete_json, ChatMessage, ChatModel, ChatRequest, InferenceError, Role};
 
 /// Facts kept from one exchange.
@@ -304,12 +304,7 @@ impl Memory {
             return Ok(());
         }
         if let Some(same) = shown.iter().find(|m| m.memory.trim().eq_ignore_ascii_case(fact)) {
-            out.results.push(MemoryEvent {
-                id: same.id.clone(),
-                memory: same.memory.clone(),
-                event: EventKind::None,
-                previous_memory: None,
-            });
+            out.results.push(MemoryEvent::unchanged(&same.id, &same.memory));
             return Ok(());
         }
         let listing: Vec<String> = shown.iter().enumerate().map(|(i, m)| format!("{i}: {}", m.memory)).collect();
@@ -323,23 +318,13 @@ impl Memory {
             Action::Update { index, text } => {
                 let target = &shown[index];
                 if target.memory.trim() == text.trim() {
-                    out.results.push(MemoryEvent {
-                        id: target.id.clone(),
-                        memory: target.memory.clone(),
-                        event: EventKind::None,
-                        previous_memory: None,
-                    });
+                    out.results.push(MemoryEvent::unchanged(&target.id, &target.memory));
                 } else {
                     out.results.push(self.update(&target.id, &text, None, actor).await?);
                 }
             }
             Action::Delete(index) => out.results.push(self.delete(&shown[index].id, actor).await?),
-            Action::None => out.results.push(MemoryEvent {
-                id: shown[0].id.clone(),
-                memory: shown[0].memory.clone(),
-                event: EventKind::None,
-                previous_memory: None,
-            }),
+            Action::None => out.results.push(MemoryEvent::unchanged(&shown[0].id, &shown[0].memory)),
             Action::Rejected { named } => {
                 warn!(fact, named = %named, event = %decision.event, "the model named a memory it was not shown; adding the fact instead");
                 out.rejected_ids.push(named);

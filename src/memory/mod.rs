@@ -207,12 +207,7 @@ impl Memory {
         for (r, hash) in records.iter().zip(&hashes) {
             let key = (r.scope.clone(), hash.as_str());
             if let Some(id) = existing.get(&key).or_else(|| seen.get(&key)) {
-                events.push(MemoryEvent {
-                    id: id.clone(),
-                    memory: r.text.clone(),
-                    event: EventKind::None,
-                    previous_memory: None,
-                });
+                events.push(MemoryEvent::unchanged(id, &r.text));
                 continue;
             }
             let id = uuid::Uuid::new_v4().to_string();

@@ -186,6 +186,13 @@ pub struct MemoryEvent {
     pub previous_memory: Option<String>,
 }
 
+impl MemoryEvent {
+    /// A NONE event: memory `id` already says `memory`, nothing changed.
+    pub fn unchanged(id: &str, memory: &str) -> Self {
+        Self { id: id.to_string(), memory: memory.to_string(), event: EventKind::None, previous_memory: None }
+    }
+}
+
 /// One line of a memory's history.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HistoryEntry {

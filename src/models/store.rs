@@ -54,6 +54,11 @@ impl ModelDir {
     pub fn path(&self, file: &str) -> PathBuf {
         self.dir.join(file)
     }
+
+    /// Path of the model's GGUF file, for chat models.
+    pub fn gguf(&self) -> Option<PathBuf> {
+        self.spec.files.iter().find(|f| f.path.ends_with(".gguf")).map(|f| self.path(&f.path))
+    }
 }
 
 impl ModelStore {

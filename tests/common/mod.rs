@@ -58,6 +58,6 @@ pub fn gguf_path(name: &str) -> PathBuf {
     let dir = ModelStore::new(models_dir())
         .and_then(|s| s.resolve(name))
         .unwrap_or_else(|e| panic!("{e} (the README's test command fetches models first)"));
-    dir.path(&dir.spec.files[0].path)
+    dir.gguf().unwrap_or_else(|| panic!("{name} is not a GGUF chat model"))
 }
 pub mod fake_openai;

@@ -66,6 +66,19 @@ pub struct Settings {
     pub reply_wording: ReplyWording,
     /// Seconds a turn waits for the model's wording before speaking the template.
     pub wording_timeout_secs: f64,
+    /// Speech-to-text model for phone calls, by manifest name.
+    pub stt_model: String,
+    /// espeak-ng voice.
+    pub tts_voice: String,
+    /// Speaking speed, words per minute.
+    pub tts_words_per_minute: u32,
+    /// Silence that ends a caller's utterance, milliseconds.
+    pub vad_silence_ms: u32,
+    /// The server's public https URL as Twilio reaches it (a tunnel such as ngrok); used for the media-stream URL
+    /// and to check webhook signatures. Derived from the request's Host header when unset.
+    pub public_url: Option<String>,
+    /// Twilio auth token: when set, webhooks and media streams must carry a valid `X-Twilio-Signature`.
+    pub twilio_auth_token: Option<ApiKey>,
 }
 
 impl Default for Settings {
@@ -86,6 +99,12 @@ impl Default for Settings {
             openai_retries: 3,
             reply_wording: ReplyWording::Template,
             wording_timeout_secs: 5.0,
+            stt_model: "whisper-tiny-en".into(),
+            tts_voice: "en-us".into(),
+            tts_words_per_minute: 165,
+            vad_silence_ms: 400,
+            public_url: None,
+            twilio_auth_token: None,
         }
     }
 }
@@ -158,6 +177,30 @@ pub struct Overrides {
     #[arg(long, global = true, env = "TOURDESK_WORDING_TIMEOUT")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub wording_timeout_secs: Option<f64>,
+    /// Speech-to-text model for calls: whisper-tiny-en (fastest) or whisper-base [default: whisper-tiny-en]
+    #[arg(long, global = true, env = "TOURDESK_STT_MODEL")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stt_model: Option<String>,
+    /// espeak-ng voice for the agent [default: en-us]
+    #[arg(long, global = true, env = "TOURDESK_TTS_VOICE")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tts_voice: Option<String>,
+    /// Agent's speaking speed in words per minute [default: 165]
+    #[arg(long, global = true, env = "TOURDESK_TTS_WPM")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tts_words_per_minute: Option<u32>,
+    /// Silence that ends a caller's utterance, in milliseconds [default: 400]
+    #[arg(long, global = true, env = "TOURDESK_VAD_SILENCE_MS")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vad_silence_ms: Option<u32>,
+    /// Public https URL Twilio uses to reach this server (e.g. an ngrok tunnel) [default: from the Host header]
+    #[arg(long, global = true, env = "TOURDESK_PUBLIC_URL")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub public_url: Option<String>,
+    /// Twilio auth token; when set, requests without a valid X-Twilio-Signature are refused
+    #[arg(long, global = true, env = "TWILIO_AUTH_TOKEN", hide_env_values = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub twilio_auth_token: Option<String>,
 }
 
 /// A settings file that could not be read, a value of the wrong type, or settings that do not fit together.

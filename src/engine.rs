@@ -11,6 +11,11 @@ use crate::inference::{
 };
 use crate::memory::{Memory, MemoryError};
 use crate::models::ModelStore;
+use crate::realtime::twilio::SignatureCheck;
+use crate::realtime::voice::{Voice, STT_HINT};
+use crate::realtime::AppState;
+use crate::speech::vad::VadConfig;
+use crate::speech::{EspeakTts, SttHandle};
 
 fn backend(settings: &Settings) -> Result<Backend, InferenceError> {
     settings.resolved_backend().map_err(|e| InferenceError::Invalid(e.to_string()))
@@ -72,4 +77,36 @@ pub async fn agent_config(settings: &Settings, with_memory: bool) -> Result<Agen
         now: None,
         wording,
     })
+}
+
+/// Speech for phone calls: the Whisper model the settings name on its own thread, espeak-ng (checked to run), and
+/// the voice-activity settings.
+pub async fn start_voice(settings: &Settings) -> Result<Voice, InferenceError> {
+    if settings.vad_silence_ms < 100 || settings.vad_silence_ms > 5_000 {
+        return Err(InferenceError::Invalid(format!(
+            "vad_silence_ms must be between 100 and 5000, not {}",
+            settings.vad_silence_ms
+        )));
+    }
+    let tts = EspeakTts::new(settings.tts_voice.clone(), settings.tts_words_per_minute.clamp(80, 450));
+    tts.check().await?;
+    let dir = ModelStore::new(&settings.models)?.resolve(&settings.stt_model)?;
+    let stt = SttHandle::spawn(dir, STT_HINT.to_string()).await?;
+    Ok(Voice {
+        stt,
+        tts: Arc::new(tts),
+        vad: VadConfig { silence_ms: settings.vad_silence_ms, ..VadConfig::default() },
+    })
+}
+
+/// The realtime server's shared state: the agent, speech unless `with_voice` is false, and the Twilio settings.
+pub async fn app_state(settings: &Settings, with_memory: bool, with_voice: bool) -> Result<AppState, AgentError> {
+    let mut state = AppState::new(agent_config(settings, with_memory).await?);
+    if with_voice {
+        state.voice = Some(start_voice(settings).await.map_err(MemoryError::from)?);
+    }
+    state.public_url = settings.public_url.clone().filter(|u| !u.trim().is_empty());
+    state.twilio_signature =
+        settings.twilio_auth_token.clone().filter(|t| !t.0.trim().is_empty()).map(SignatureCheck::new);
+    Ok(state)
 }

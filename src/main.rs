@@ -9,7 +9,7 @@ use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
 use cli::{BenchCommand, Cli, Command};
-use tourdesk::bench::{agent_bench, infer_bench, memory_bench, MemoryBenchOptions};
+use tourdesk::bench::{agent_bench, infer_bench, memory_bench, voice_bench, MemoryBenchOptions};
 use tourdesk::config::Settings;
 use tourdesk::engine;
 use tourdesk::models::ModelStore;
@@ -44,13 +44,21 @@ async fn run(cli: Cli) -> Result<()> {
             let config = engine::agent_config(&settings, !no_memory).await?;
             cli::chat::run(config, &user, session, state).await
         }
-        Command::Serve { listen, no_memory, grace_secs } => {
-            let agent = engine::agent_config(&settings, !no_memory).await?;
+        Command::Serve { listen, no_memory, no_voice, grace_secs } => {
+            let state = engine::app_state(&settings, !no_memory, !no_voice).await?;
             let listener = tokio::net::TcpListener::bind(listen)
                 .await
                 .with_context(|| format!("cannot listen on {listen} (in use? pick another with --listen)"))?;
-            let state = tourdesk::realtime::AppState { agent, shutdown: Default::default() };
-            eprintln!("tourdesk listening on http://{} (websocket: /ws/chat); Ctrl-C stops", listener.local_addr()?);
+            let addr = listener.local_addr()?;
+            eprintln!("tourdesk listening on http://{addr}; Ctrl-C stops");
+            eprintln!("  /ws/chat        JSON text chat (laptop demos)");
+            if state.voice.is_some() {
+                eprintln!("  /incoming-call  Twilio voice webhook (POST) → TwiML streaming the call to /media-stream");
+                eprintln!("  /media-stream   Twilio Media Streams ({})", settings.stt_model);
+                if state.twilio_signature.is_none() {
+                    eprintln!("  (TWILIO_AUTH_TOKEN is not set: Twilio requests are not signature-checked)");
+                }
+            }
             tourdesk::realtime::serve(
                 listener,
                 state,
@@ -90,6 +98,25 @@ async fn run(cli: Cli) -> Result<()> {
                 );
             }
             let report = infer_bench(embedder, &settings.models, &models, uri, runs as usize).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                println!("{report}");
+            }
+            Ok(())
+        }
+        Command::Bench(BenchCommand::Voice { calls, json }) => {
+            let dir = tempfile::tempdir().context("cannot create a temporary folder for the benchmark store")?;
+            let scratch = Settings {
+                data: dir.path().join("db").to_str().context("temporary folder path is not UTF-8")?.to_string(),
+                recordings: dir.path().join("recordings"),
+                ..settings
+            };
+            let state = engine::app_state(&scratch, true, true).await?;
+            if !json {
+                eprintln!("{calls} call(s) of 4 utterances in real time…");
+            }
+            let report = voice_bench(state, &scratch.recordings, calls as usize).await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else {

@@ -10,7 +10,7 @@ use chrono::NaiveDate;
 use futures::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::Message;
 use tourdesk::agent::{AgentConfig, BookingStore, Catalog, MemoryService, Pets, Tools};
-use tourdesk::realtime::{serve, AppState, ServerMessage, Shutdown};
+use tourdesk::realtime::{serve, AppState, ServerMessage};
 
 type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
@@ -36,7 +36,7 @@ async fn start() -> Server {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let state = AppState { agent, shutdown: Shutdown::default() };
+    let state = AppState::new(agent);
     let done = tokio::spawn(serve(
         listener,
         state,

@@ -4,6 +4,7 @@
 mod common;
 
 use tourdesk::models::ModelStore;
+use tourdesk::realtime::voice::STT_HINT;
 use tourdesk::speech::audio::{decode_wav, resample};
 use tourdesk::speech::{SpeechToText, WhisperStt};
 
@@ -22,13 +23,9 @@ fn spoken(text: &str) -> Vec<f32> {
     resample(&pcm.samples, pcm.rate, 16_000)
 }
 
-/// The vocabulary hint the voice path gives Whisper: the buildings and unit types.
-const HINT: &str =
-    "Tours at 21 West End, Hudson 360 and Riverview Lofts: a studio, a one bedroom, a two bedroom or a three bedroom.";
-
 fn transcribe(model: &str, pcm: &[f32]) -> String {
     let dir = ModelStore::new(common::models_dir()).unwrap().resolve(model).unwrap();
-    let mut stt = WhisperStt::load(&dir, HINT).unwrap();
+    let mut stt = WhisperStt::load(&dir, STT_HINT).unwrap();
     let t = stt.transcribe(pcm).unwrap();
     assert!(t.audio_secs >= 1.0 && t.encode_ms > 0.0);
     t.text.to_lowercase()

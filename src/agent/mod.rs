@@ -40,4 +40,7 @@ pub enum AgentError {
     /// `process_transcript` before `set_session_context`.
     #[error("no session: call set_session_context(user_id, session_id) first")]
     NoSession,
+    /// `greet` after the call's first turn.
+    #[error("the call has already been greeted")]
+    AlreadyGreeted,
 }

@@ -73,6 +73,16 @@ pub struct AgentPlanner {
     turn: usize,
     recorder: Option<Arc<FlightRecorder>>,
     writer: Option<MemoryWriter>,
+    /// Spoken calls: the last exchange waits here until the caller has heard the reply (or cut it off).
+    hold_exchanges: bool,
+    held: Option<HeldExchange>,
+}
+
+/// An exchange not yet written to memory.
+struct HeldExchange {
+    user: String,
+    agent: String,
+    turn: usize,
 }
 
 impl AgentPlanner {
@@ -90,6 +100,8 @@ impl AgentPlanner {
             turn: 0,
             recorder: None,
             writer: None,
+            hold_exchanges: false,
+            held: None,
         }
     }
 
@@ -106,6 +118,73 @@ impl AgentPlanner {
             }
         });
         self.record("session_start", None, json!({"user_id": user_id}));
+    }
+
+    /// For spoken calls, where the caller can cut a reply off: each exchange is written to memory only once the
+    /// next turn starts, the call ends, or [`AgentPlanner::heard`] says how much of the reply was heard.
+    pub fn hold_exchanges(&mut self) {
+        self.hold_exchanges = true;
+    }
+
+    /// Barge-in: the caller heard only `heard` of the last reply (the sentences played before they spoke). The
+    /// exchange is remembered with what was heard, and offers or a question the caller never heard are forgotten.
+    pub fn heard(&mut self, heard: &str) {
+        let heard = heard.trim();
+        if let Some(mut held) = self.held.take() {
+            if heard.len() < held.agent.trim().len() {
+                self.expected = None;
+                self.offered.clear();
+            }
+            held.agent = heard.to_string();
+            self.held = Some(held);
+        }
+        self.release_held();
+    }
+
+    /// Writes the held exchange (if any) to memory.
+    fn release_held(&mut self) {
+        if let (Some(held), Some(writer)) = (self.held.take(), &self.writer) {
+            if !held.agent.is_empty() || !held.user.is_empty() {
+                writer.exchange(&held.user, &held.agent, held.turn);
+            }
+        }
+    }
+
+    /// Adds an event to the session's flight recording (voice timings, protocol problems).
+    pub fn record_event(&self, kind: &str, duration: Option<std::time::Duration>, data: serde_json::Value) {
+        self.record(kind, duration, data);
+    }
+
+    /// Opens a call before the caller says anything: loads what memory knows about them and returns the greeting
+    /// with the first question (a returning caller hears what is remembered and is not asked it again). Optional:
+    /// without it, the first transcript's reply starts with the greeting.
+    pub async fn greet(&mut self) -> Result<Reply, AgentError> {
+        let span = info_span!("greet", session = %self.session_id);
+        async {
+            let started = Instant::now();
+            let user_id = self.user_id.clone().ok_or(AgentError::NoSession)?;
+            if self.turn > 0 {
+                return Err(AgentError::AlreadyGreeted);
+            }
+            let returning = self.load_caller(&user_id).await;
+            let memory_ms = started.elapsed().as_secs_f64() * 1000.0;
+            self.turn += 1;
+            let mut tools = Vec::new();
+            let prompt = self.next_prompt(self.now(), &mut tools).await?;
+            let text = format!("{} {prompt}", self.greeting(returning));
+            let latency = started.elapsed();
+            self.record("reply", Some(latency), json!({"text": text, "memory_ms": memory_ms, "greeting": true}));
+            Ok(Reply {
+                text,
+                state: self.state.clone(),
+                changed: Vec::new(),
+                tools,
+                memory_ms,
+                latency_ms: latency.as_secs_f64() * 1000.0,
+            })
+        }
+        .instrument(span)
+        .await
     }
 
     /// The current state.
@@ -218,8 +297,13 @@ impl AgentPlanner {
                 changed.iter().map(|s| (s.as_str().to_string(), self.state.value(*s).unwrap_or_default())).collect();
             self.record("state", None, json!({"changed": values, "stage": self.state.stage}));
         }
-        if let Some(writer) = &self.writer {
+        self.release_held();
+        if self.hold_exchanges {
+            self.held = Some(HeldExchange { user: text.to_string(), agent: reply_text.clone(), turn: self.turn });
+        } else if let Some(writer) = &self.writer {
             writer.exchange(text, &reply_text, self.turn);
+        }
+        if let Some(writer) = &self.writer {
             writer.state(&self.state, changed.iter().copied().filter(|s| s.remembered()).collect());
         }
         let latency = started.elapsed();
@@ -610,6 +694,7 @@ impl AgentPlanner {
 
     /// Ends the session: waits for queued memory writes and closes the recording.
     pub async fn finish(&mut self) {
+        self.release_held();
         if let Some(writer) = self.writer.take() {
             let started = Instant::now();
             writer.flush().await;

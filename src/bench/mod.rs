@@ -2,6 +2,8 @@
 //! tests.
 
 mod infer;
+pub mod phone;
+mod voice;
 
 use std::time::{Duration, Instant};
 
@@ -13,6 +15,7 @@ use crate::inference::EmbedderHandle;
 use crate::memory::{Memory, MemoryConfig, MemoryError, NewMemory, Scope, SearchRequest};
 
 pub use infer::{infer_bench, InferBenchReport, ModelInferReport};
+pub use voice::{voice_bench, Stage, VoiceBenchError, VoiceBenchReport};
 
 /// Knobs of the memory benchmark.
 #[derive(Debug, Clone)]

@@ -57,8 +57,8 @@ pub enum Command {
     },
     /// Walk through a booking call, what memory keeps of it, and a second call that picks up where it left off.
     Demo,
-    /// Run the realtime server: /ws/chat (JSON text protocol) and /healthz. SIGINT/SIGTERM finish live turns and
-    /// flush memory before exiting.
+    /// Run the realtime server: Twilio phone calls (/incoming-call webhook, /media-stream), /ws/chat (JSON text
+    /// protocol) and /healthz. SIGINT/SIGTERM finish live turns and flush memory before exiting.
     Serve {
         /// Address to listen on
         #[arg(long, env = "TOURDESK_LISTEN", default_value = "127.0.0.1:8080")]
@@ -66,6 +66,9 @@ pub enum Command {
         /// Run without caller memory
         #[arg(long)]
         no_memory: bool,
+        /// Run without speech models (text chat only; /media-stream answers 503)
+        #[arg(long)]
+        no_voice: bool,
         /// Seconds to wait for live sessions on shutdown
         #[arg(long, default_value_t = 10)]
         grace_secs: u64,
@@ -102,6 +105,16 @@ pub enum BenchCommand {
         /// Timed adds per model and cache setting
         #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=100))]
         runs: u32,
+        /// Print the report as JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Phone calls against the real server on loopback, caller audio from espeak-ng streamed in real time: the
+    /// latency of each voice stage and of end of caller speech → first agent audio.
+    Voice {
+        /// Calls of the four-utterance script
+        #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=50))]
+        calls: u32,
         /// Print the report as JSON
         #[arg(long)]
         json: bool,

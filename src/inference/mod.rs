@@ -9,7 +9,7 @@ mod gguf_tokenizer;
 mod local_chat;
 mod minilm;
 pub mod openai;
-mod worker;
+pub(crate) mod worker;
 
 pub use chat::{complete_json, ChatMessage, ChatModel, ChatRequest, Completion, Role};
 pub use embed_worker::EmbedderHandle;

@@ -1,21 +1,29 @@
-//! The realtime server: an axum router with `/healthz` and `/ws/chat` (a JSON text protocol for laptop demos and
-//! tests), and a graceful shutdown that lets live turns finish and flushes every session's memory writes.
+//! The realtime server: an axum router with `/healthz`, `/ws/chat` (a JSON text protocol for laptop demos and
+//! tests), Twilio's `/incoming-call` webhook and `/media-stream` phone calls, and a graceful shutdown that lets live
+//! turns finish and flushes every session's memory writes.
 
 mod chat_ws;
+mod incoming_call;
+mod media_stream;
 mod shutdown;
+pub mod twilio;
+pub mod voice;
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use axum::routing::get;
+use axum::http::HeaderMap;
+use axum::routing::{get, post};
 use axum::Router;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::trace::TraceLayer;
 
 pub use chat_ws::{ClientMessage, ServerMessage};
 pub use shutdown::Shutdown;
+pub use voice::Voice;
 
 use crate::agent::AgentConfig;
+use twilio::SignatureCheck;
 
 /// Largest websocket message accepted; a larger one closes the connection with "message too big".
 pub const MAX_WS_MESSAGE: usize = 64 * 1024;
@@ -29,13 +37,59 @@ pub struct AppState {
     pub agent: AgentConfig,
     /// Tells sessions to wrap up, and counts them.
     pub shutdown: Shutdown,
+    /// Speech for phone calls; `None` refuses `/media-stream`.
+    pub voice: Option<Voice>,
+    /// The server's public URL as Twilio reaches it (`https://…`); the Host header when `None`.
+    pub public_url: Option<String>,
+    /// Checks `X-Twilio-Signature` on `/incoming-call` and `/media-stream`; `None` accepts every request.
+    pub twilio_signature: Option<SignatureCheck>,
 }
 
+impl AppState {
+    /// A server for `agent` with no voice and no signature check.
+    pub fn new(agent: AgentConfig) -> Self {
+        Self { agent, shutdown: Shutdown::default(), voice: None, public_url: None, twilio_signature: None }
+    }
+}
+
+/// `https://host` as Twilio reached this server: the configured public URL, else the Host header (behind a
+/// proxy, `X-Forwarded-Proto` says whether it was https).
+fn public_base(state: &AppState, headers: &HeaderMap) -> Option<String> {
+    if let Some(url) = &state.public_url {
+        return Some(url.trim_end_matches('/').to_string());
+    }
+    let host = headers.get(axum::http::header::HOST)?.to_str().ok()?;
+    let proto = headers.get("x-forwarded-proto").and_then(|v| v.to_str().ok()).unwrap_or("https");
+    Some(format!("{proto}://{host}"))
+}
+
+/// Whether a Twilio request to `path` is signed right (always true when no auth token is set). Twilio signs
+/// websocket upgrades with the `wss://` URL.
+fn signature_ok(
+    state: &AppState,
+    headers: &HeaderMap,
+    path: &str,
+    params: &[(String, String)],
+    websocket: bool,
+) -> bool {
+    let Some(check) = &state.twilio_signature else {
+        return true;
+    };
+    let (Some(base), Some(signature)) =
+        (public_base(state, headers), headers.get("x-twilio-signature").and_then(|v| v.to_str().ok()))
+    else {
+        return false;
+    };
+    let base = if websocket { incoming_call::websocket_scheme(&base) } else { base };
+    check.verify(&format!("{base}{path}"), params, signature)
+}
 /// The router with every route and limit.
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/ws/chat", get(chat_ws::upgrade))
+        .route("/incoming-call", post(incoming_call::incoming_call))
+        .route("/media-stream", get(media_stream::upgrade))
         .layer(RequestBodyLimitLayer::new(MAX_BODY))
         .layer(TraceLayer::new_for_http())
         .with_state(state)

@@ -1,9 +1,17 @@
-//! Speech: the speech-to-text seam and Whisper on candle.
+//! Speech: the speech-to-text and text-to-speech seams, Whisper on candle, espeak-ng, the μ-law codec and
+//! voice-activity detection.
 
 pub mod audio;
 mod mel;
+pub mod mulaw;
+mod stt_worker;
+mod tts;
+pub mod vad;
 mod whisper;
+mod whisper_decoder;
 
+pub use stt_worker::SttHandle;
+pub use tts::{EspeakTts, TextToSpeech};
 pub use whisper::{Transcript, WhisperStt};
 
 use crate::inference::InferenceError;

@@ -4,13 +4,14 @@
 use std::path::Path;
 use std::time::Instant;
 
-use candle_core::{DType, Device, IndexOp, Tensor, D};
+use candle_core::{DType, Device, Tensor, D};
 use candle_nn::VarBuilder;
-use candle_transformers::models::whisper::{self as w, audio, model::Whisper, Config};
+use candle_transformers::models::whisper::{self as w, model::AudioEncoder, model::Whisper, Config};
 use serde::Serialize;
 use tokenizers::Tokenizer;
 
-use super::mel::mel_filters;
+use super::mel::LogMel;
+use super::whisper_decoder::CachedDecoder;
 use super::SpeechToText;
 use crate::inference::InferenceError;
 use crate::models::{ModelDir, ModelError, CONVERTED_CONFIG, CONVERTED_WEIGHTS};
@@ -35,9 +36,10 @@ pub struct Transcript {
 
 /// A loaded Whisper model.
 pub struct WhisperStt {
-    model: Whisper,
+    encoder: AudioEncoder,
+    decoder: CachedDecoder,
     tokenizer: Tokenizer,
-    filters: Vec<f32>,
+    mel: LogMel,
     config: Config,
     /// `<|startofprev|>` and the vocabulary hint (when set), `<|startoftranscript|>`, language and task tokens for
     /// multilingual models, then `<|notimestamps|>`.
@@ -68,7 +70,9 @@ impl WhisperStt {
         let tokenizer =
             Tokenizer::from_file(path("tokenizer.json")).map_err(|e| InferenceError::Tokenizer(e.to_string()))?;
         let vb = load_weights(&path(CONVERTED_WEIGHTS))?;
-        let model = Whisper::load(&vb, config.clone())?;
+        // candle's encoder; our decoder, which caches self-attention (the weights are shared, not copied).
+        let Whisper { encoder, .. } = Whisper::load(&vb, config.clone())?;
+        let decoder = CachedDecoder::load(&vb, &config)?;
         let mut prompt = vec![token(&tokenizer, w::SOT_TOKEN)?];
         // Multilingual models take a language and a task; English-only ones (vocab 51864) take neither.
         if config.vocab_size >= 51865 {
@@ -91,9 +95,10 @@ impl WhisperStt {
         }
         let suppress = config.suppress_tokens.clone();
         Ok(Self {
-            model,
+            encoder,
+            decoder,
             tokenizer,
-            filters: mel_filters(w::SAMPLE_RATE, w::N_FFT, config.num_mel_bins),
+            mel: LogMel::new(w::SAMPLE_RATE, w::N_FFT, w::HOP_LENGTH, config.num_mel_bins),
             config,
             prompt,
             eot,
@@ -112,14 +117,11 @@ impl SpeechToText for WhisperStt {
         let started = Instant::now();
         let audio_secs = pcm.len() as f64 / w::SAMPLE_RATE as f64;
         let max_frames = self.config.max_source_positions * 2;
-        let mel = audio::pcm_to_mel(&self.config, pcm, &self.filters);
-        let n_mel = self.config.num_mel_bins;
-        let total = mel.len() / n_mel;
-        let mel = Tensor::from_vec(mel, (1, n_mel, total), &Device::Cpu)?;
         // The utterance plus a margin, even (the second convolution has stride 2), within the model's window.
-        let frames = (pcm.len() / w::HOP_LENGTH + MARGIN_FRAMES).next_multiple_of(2).min(max_frames).min(total);
-        let mel = mel.narrow(2, 0, frames)?;
-        let features = self.model.encoder.forward(&mel, true)?;
+        let frames = (pcm.len() / w::HOP_LENGTH + MARGIN_FRAMES).next_multiple_of(2).min(max_frames);
+        let n_mel = self.config.num_mel_bins;
+        let mel = Tensor::from_vec(self.mel.compute(pcm, frames), (1, n_mel, frames), &Device::Cpu)?;
+        let features = self.encoder.forward(&mel, true)?;
         let encode_ms = started.elapsed().as_secs_f64() * 1000.0;
 
         let vocab = self.config.vocab_size;
@@ -131,16 +133,22 @@ impl SpeechToText for WhisperStt {
         }
         let mask = Tensor::new(mask.as_slice(), &Device::Cpu)?;
         let mut tokens = self.prompt.clone();
-        for i in 0..MAX_TOKENS {
-            let input = Tensor::new(tokens.as_slice(), &Device::Cpu)?.unsqueeze(0)?;
-            let hidden = self.model.decoder.forward(&input, &features, i == 0)?;
-            let last = hidden.i((.., hidden.dim(1)? - 1..))?;
-            let logits = self.model.decoder.final_linear(&last)?.i((0, 0))?.broadcast_add(&mask)?;
-            let next = logits.argmax(D::Minus1)?.to_scalar::<u32>()?;
+        let mut state = self.decoder.start(&features)?;
+        let mut logits = self.decoder.step(&mut state, &tokens)?;
+        // Speech runs at about 3 words (4 tokens) a second; far more text than that is a hallucination loop.
+        let budget = (8.0 + audio_secs * 8.0).min(MAX_TOKENS as f64) as usize;
+        for _ in 0..budget {
+            let next = logits.broadcast_add(&mask)?.argmax(D::Minus1)?.to_scalar::<u32>()?;
             if next == self.eot || tokens.len() >= self.config.max_target_positions {
                 break;
             }
             tokens.push(next);
+            if let Some(repeat) = repeated_tail(&tokens[self.prompt.len()..]) {
+                // Greedy decoding fell into a loop ("My name is Maria. My name is Maria. …"): keep one copy.
+                tokens.truncate(tokens.len() - repeat);
+                break;
+            }
+            logits = self.decoder.step(&mut state, &[next])?;
         }
         let text = self
             .tokenizer
@@ -148,5 +156,61 @@ impl SpeechToText for WhisperStt {
             .map_err(|e| InferenceError::Tokenizer(e.to_string()))?;
         let decode_ms = started.elapsed().as_secs_f64() * 1000.0 - encode_ms;
         Ok(Transcript { text: text.trim().to_string(), audio_secs, encode_ms, decode_ms })
+    }
+}
+
+/// Length of a run of tokens that ends `tokens` and is an exact copy of the run just before it (runs of 3 to 16
+/// tokens), or `None`.
+fn repeated_tail(tokens: &[u32]) -> Option<usize> {
+    (3..=16.min(tokens.len() / 2))
+        .find(|&n| tokens[tokens.len() - n..] == tokens[tokens.len() - 2 * n..tokens.len() - n])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::models::ModelStore;
+    use candle_core::IndexOp;
+
+    #[test]
+    fn a_repeated_run_at_the_end_is_found() {
+        assert_eq!(repeated_tail(&[1, 2, 3, 4, 5, 6, 4, 5, 6]), Some(3));
+        assert_eq!(repeated_tail(&[9, 1, 2, 3, 4, 1, 2, 3, 4]), Some(4));
+        // A word said twice ("no, no") is not a loop; nor is text without a repeat.
+        assert_eq!(repeated_tail(&[7, 8, 8]), None);
+        assert_eq!(repeated_tail(&[1, 2, 3, 4, 5, 6, 7]), None);
+    }
+
+    /// The cached decoder computes what candle's decoder computes (which recomputes every token each step): the
+    /// same greedy token at every step and logits within Q8_0 rounding of the output projection.
+    #[test]
+    fn cached_decoder_matches_candles_decoder_step_by_step() {
+        let models = std::env::var_os("TOURDESK_MODELS")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(crate::config::default_models_dir);
+        let dir = ModelStore::new(models).unwrap().resolve("whisper-tiny-en").expect("`just test` fetches Whisper");
+        let stt = WhisperStt::load(&dir, "Tours at Hudson 360, a two bedroom.").unwrap();
+        let vb = load_weights(&dir.path(CONVERTED_WEIGHTS)).unwrap();
+        let mut reference = Whisper::load(&vb, stt.config.clone()).unwrap();
+        let pcm: Vec<f32> = (0..32_000).map(|i| 0.2 * (i as f32 * 0.07).sin() * (i as f32 * 0.0011).cos()).collect();
+        let frames = 250;
+        let mel = Tensor::from_vec(stt.mel.compute(&pcm, frames), (1, 80, frames), &Device::Cpu).unwrap();
+        let features = reference.encoder.forward(&mel, true).unwrap();
+        let mut state = stt.decoder.start(&features).unwrap();
+        let mut tokens = stt.prompt.clone();
+        let mut ours = stt.decoder.step(&mut state, &tokens).unwrap();
+        for step in 0..6 {
+            let input = Tensor::new(tokens.as_slice(), &Device::Cpu).unwrap().unsqueeze(0).unwrap();
+            let hidden = reference.decoder.forward(&input, &features, step == 0).unwrap();
+            let last = hidden.i((.., tokens.len() - 1..)).unwrap();
+            let theirs = reference.decoder.final_linear(&last).unwrap().i((0, 0)).unwrap();
+            let diff = (&ours - &theirs).unwrap().abs().unwrap().max(0).unwrap().to_scalar::<f32>().unwrap();
+            let scale = theirs.abs().unwrap().max(0).unwrap().to_scalar::<f32>().unwrap();
+            assert!(diff < 0.05 * scale, "step {step}: logits differ by {diff} (largest {scale})");
+            let pick = |t: &Tensor| t.argmax(0).unwrap().to_scalar::<u32>().unwrap();
+            assert_eq!(pick(&ours), pick(&theirs), "step {step}");
+            tokens.push(pick(&theirs));
+            ours = stt.decoder.step(&mut state, &tokens[tokens.len() - 1..]).unwrap();
+        }
     }
 }

@@ -1,0 +1,171 @@
+//! `tourdesk bench voice`: phone calls against the real server on loopback, with caller audio from espeak-ng
+//! streamed in real time (a frame every 20 ms, silence between utterances, as Twilio sends it). It times end of
+//! caller speech → first agent audio at the caller's end, and reads each stage from the calls' flight recordings.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use super::percentile;
+use super::phone::{caller_says, PhoneClient};
+use crate::realtime::{serve, AppState};
+
+/// What one caller says, in order: a booking call.
+const SCRIPT: [&str; 4] = [
+    "Hi, I'd like to tour Hudson 360, a two bedroom.",
+    "My name is Maria.",
+    "I have one cat.",
+    "What is the pet policy?",
+];
+
+/// Milliseconds at the median and the 95th percentile.
+#[derive(Debug, Clone, Serialize)]
+pub struct Stage {
+    /// What was timed.
+    pub name: &'static str,
+    /// Median.
+    pub p50_ms: f64,
+    /// 95th percentile.
+    pub p95_ms: f64,
+}
+
+/// What the voice benchmark measured.
+#[derive(Debug, Clone, Serialize)]
+pub struct VoiceBenchReport {
+    /// Speech-to-text model.
+    pub stt_model: String,
+    /// Silence that ends an utterance, milliseconds.
+    pub vad_silence_ms: u32,
+    /// Utterances answered.
+    pub turns: usize,
+    /// Stages, in pipeline order, then the end-to-end numbers.
+    pub stages: Vec<Stage>,
+    /// What the server heard, per utterance (first call).
+    pub transcripts: Vec<String>,
+}
+
+impl std::fmt::Display for VoiceBenchReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(
+            f,
+            "voice turns: {} (stt {}, utterance ends after {} ms of silence)",
+            self.turns, self.stt_model, self.vad_silence_ms
+        )?;
+        writeln!(f, "{:<44} {:>9} {:>9}", "stage", "p50 ms", "p95 ms")?;
+        for s in &self.stages {
+            writeln!(f, "{:<44} {:>9.0} {:>9.0}", s.name, s.p50_ms, s.p95_ms)?;
+        }
+        writeln!(f, "heard:")?;
+        for t in &self.transcripts {
+            writeln!(f, "  {t}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Errors of the voice benchmark.
+#[derive(Debug, thiserror::Error)]
+pub enum VoiceBenchError {
+    /// The server has no speech models.
+    #[error("the server state has no voice; start it with speech models")]
+    NoVoice,
+    /// Something failed on the way.
+    #[error("voice benchmark: {0}")]
+    Failed(String),
+}
+
+/// Runs `calls` calls of the script against a server built from `state`, whose recordings go to `recordings`.
+pub async fn voice_bench(
+    state: AppState,
+    recordings: &Path,
+    calls: usize,
+) -> Result<VoiceBenchReport, VoiceBenchError> {
+    let voice = state.voice.clone().ok_or(VoiceBenchError::NoVoice)?;
+    let fail = |e: &dyn std::fmt::Display| VoiceBenchError::Failed(e.to_string());
+    let mut utterances = Vec::new();
+    for text in SCRIPT {
+        utterances.push(caller_says(voice.tts.as_ref(), text).await.map_err(|e| fail(&e))?);
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.map_err(|e| fail(&e))?;
+    let url = format!("ws://{}/media-stream", listener.local_addr().map_err(|e| fail(&e))?);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(serve(
+        listener,
+        state,
+        async {
+            let _ = stopped.await;
+        },
+        Duration::from_secs(10),
+    ));
+    let mut client_ms = Vec::new();
+    for call in 0..calls {
+        let mut phone = PhoneClient::connect(&url, None).await.map_err(|e| fail(&e))?;
+        phone.start(&format!("CAbench{call}"), &format!("+1555019{call:04}")).await;
+        phone.reply(Duration::from_secs(30), Duration::from_millis(800), true, true).await;
+        for audio in &utterances {
+            let spoke_until = phone.send_audio(audio, true).await.unwrap_or_else(Instant::now);
+            let reply = phone.reply(Duration::from_secs(30), Duration::from_millis(800), true, true).await;
+            if let Some(first) = reply.first_frame_at {
+                client_ms.push(first.duration_since(spoke_until).as_secs_f64() * 1000.0);
+            }
+        }
+        phone.stop().await;
+        while phone.next_event(Duration::from_secs(10)).await.is_some() {}
+    }
+    let _ = stop.send(());
+    let _ = server.await;
+
+    let mut stages: Vec<(&'static str, &'static str, Vec<f64>)> = vec![
+        ("utterance (speech + lead-in + silence)", "speech_ms", vec![]),
+        ("silence until the utterance ends (VAD)", "vad_silence_ms", vec![]),
+        ("speech-to-text", "stt_ms", vec![]),
+        ("  of which encoder", "stt_encode_ms", vec![]),
+        ("  of which decoder", "stt_decode_ms", vec![]),
+        ("agent turn (memory, tools, reply)", "agent_ms", vec![]),
+        ("text-to-speech, first sentence", "tts_first_ms", vec![]),
+        ("VAD end → first audio sent (server)", "vad_end_to_first_audio_ms", vec![]),
+    ];
+    let mut transcripts = Vec::new();
+    for call in 0..calls {
+        let file = recordings.join(format!("CAbench{call}.jsonl"));
+        let text = std::fs::read_to_string(&file).map_err(|e| fail(&format!("{}: {e}", file.display())))?;
+        for line in text.lines() {
+            let event: serde_json::Value = serde_json::from_str(line).map_err(|e| fail(&e))?;
+            if event["kind"] != "voice_turn" {
+                continue;
+            }
+            let data = &event["data"];
+            for (_, key, values) in stages.iter_mut() {
+                if let Some(v) = data[*key].as_f64() {
+                    values.push(v);
+                }
+            }
+            if call == 0 {
+                transcripts.push(data["transcript"].as_str().unwrap_or_default().to_string());
+            }
+        }
+    }
+    let turns = stages[2].2.len();
+    let mut out: Vec<Stage> =
+        stages.into_iter().map(|(name, _, v)| Stage { name, p50_ms: pct(&v, 50), p95_ms: pct(&v, 95) }).collect();
+    out.push(Stage {
+        name: "END OF SPEECH → FIRST AUDIO (caller's end)",
+        p50_ms: pct(&client_ms, 50),
+        p95_ms: pct(&client_ms, 95),
+    });
+    Ok(VoiceBenchReport {
+        stt_model: voice.stt.model().to_string(),
+        vad_silence_ms: voice.vad.silence_ms,
+        turns,
+        stages: out,
+        transcripts,
+    })
+}
+
+/// Percentile of milliseconds.
+fn pct(ms: &[f64], p: usize) -> f64 {
+    let mut d: Vec<Duration> = ms.iter().map(|m| Duration::from_secs_f64(m.max(0.0) / 1000.0)).collect();
+    d.sort();
+    percentile(&d, p)
+}

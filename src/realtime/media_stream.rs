@@ -1,0 +1,394 @@
+//! `/media-stream`: one phone call over Twilio Media Streams.
+//!
+//! The socket reader decodes caller audio and runs voice-activity detection; a call task owns the planner and runs
+//! each utterance through Whisper, the agent and espeak-ng, sending the reply as 20 ms μ-law frames with a mark
+//! after each sentence. Twilio echoes a mark when the audio before it has played; when the caller starts speaking
+//! while sentences are still unplayed, the reader sends `clear` and the planner keeps only what was heard.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use futures::{SinkExt, StreamExt};
+use serde_json::json;
+use tokio::sync::mpsc;
+use tracing::{info_span, warn, Instrument};
+
+use super::twilio::{normalize_caller, Inbound, MarkName, Outbound, OutboundMedia};
+use super::voice::{decode_payload, sentences, speak_frames, Voice, PHONE_RATE, STT_RATE};
+use super::{signature_ok, AppState, MAX_WS_MESSAGE};
+use crate::agent::{AgentPlanner, Reply};
+use crate::speech::audio::resample;
+use crate::speech::vad::{Vad, VadEvent};
+
+/// Malformed messages tolerated on one call before it is closed.
+const MAX_BAD_MESSAGES: u32 = 20;
+/// Utterances waiting for the call task before new ones are dropped.
+const UTTERANCE_QUEUE: usize = 4;
+/// Close code for protocol violations (RFC 6455 "policy violation").
+const POLICY: u16 = 1008;
+/// Close code for an audio format we cannot use ("unsupported data").
+const UNSUPPORTED: u16 = 1003;
+
+/// Upgrades to a media stream once the request's signature checks out (when a Twilio auth token is set).
+pub async fn upgrade(ws: WebSocketUpgrade, State(state): State<AppState>, headers: HeaderMap) -> Response {
+    if !signature_ok(&state, &headers, "/media-stream", &[], true) {
+        return (StatusCode::FORBIDDEN, "invalid or missing X-Twilio-Signature").into_response();
+    }
+    let Some(voice) = state.voice.clone() else {
+        return (StatusCode::SERVICE_UNAVAILABLE, "voice calls are off: start `tourdesk serve` without --no-voice")
+            .into_response();
+    };
+    ws.max_message_size(MAX_WS_MESSAGE)
+        .max_frame_size(MAX_WS_MESSAGE)
+        .on_upgrade(move |socket| call(socket, state, voice))
+}
+
+/// What goes out on the socket, in order.
+enum Out {
+    Twilio(Outbound),
+    Close(u16, String),
+}
+
+/// A sentence sent to Twilio and whether it has played.
+struct Sent {
+    /// The reply it belongs to (0 is the greeting).
+    turn: usize,
+    mark: String,
+    text: String,
+    played: bool,
+}
+
+/// What the caller has been sent; shared by the reader (marks, barge-in) and the call task (sending). Sending and
+/// clearing happen under its lock, so no frame of a cut-off reply can follow a `clear`.
+struct Playback {
+    /// Bumped by every barge-in: a reply being spoken under an older generation stops.
+    generation: u64,
+    sent: Vec<Sent>,
+    out: mpsc::UnboundedSender<Out>,
+    stream_sid: String,
+}
+
+impl Playback {
+    /// Whether audio is still queued or playing at the caller's end.
+    fn talking(&self) -> bool {
+        self.sent.iter().any(|s| !s.played)
+    }
+}
+
+/// Work for the call task.
+enum Job {
+    /// Greet the caller.
+    Greet,
+    /// Transcribe and answer an utterance (8 kHz samples); `ended` is when the VAD decided it ended,
+    /// `trailing_silence_ms` how much silence that took.
+    Utterance { samples: Vec<f32>, ended: Instant, trailing_silence_ms: u32 },
+    /// The caller barged in having heard only this much of the last reply.
+    Heard(String),
+}
+
+/// One call: the reader loop; the writer and the call task run beside it.
+async fn call(socket: WebSocket, state: AppState, voice: Voice) {
+    let _guard = state.shutdown.session();
+    let mut stopping = state.shutdown.watch();
+    let (mut sink, mut stream) = socket.split();
+    let (out_tx, mut out_rx) = mpsc::unbounded_channel::<Out>();
+    let writer = tokio::spawn(async move {
+        while let Some(out) = out_rx.recv().await {
+            let msg = match out {
+                Out::Twilio(o) => match serde_json::to_string(&o) {
+                    Ok(t) => Message::Text(t.into()),
+                    Err(_) => continue,
+                },
+                Out::Close(code, reason) => {
+                    let _ = sink.send(Message::Close(Some(CloseFrame { code, reason: reason.into() }))).await;
+                    break;
+                }
+            };
+            if sink.send(msg).await.is_err() {
+                break;
+            }
+        }
+    });
+    let mut bad = 0u32;
+    let mut vad = Vad::new(voice.vad, PHONE_RATE);
+    let mut started: Option<(Arc<Mutex<Playback>>, mpsc::Sender<Job>, tokio::task::JoinHandle<()>)> = None;
+    let close = loop {
+        let incoming = tokio::select! {
+            _ = stopping.wait_for(|s| *s) => break Some((1001, "server shutting down".to_string())),
+            m = stream.next() => m,
+        };
+        let text = match incoming {
+            None | Some(Ok(Message::Close(_))) => break None,
+            Some(Err(e)) => {
+                warn!(error = %e, "media stream failed");
+                break Some((1009, format!("{e}")));
+            }
+            Some(Ok(Message::Text(t))) => t,
+            Some(Ok(Message::Binary(_))) => {
+                bad += 1;
+                warn!("binary frame on a media stream ignored: Twilio sends JSON text");
+                if bad > MAX_BAD_MESSAGES {
+                    break Some((POLICY, "too many malformed messages".into()));
+                }
+                continue;
+            }
+            Some(Ok(_)) => continue,
+        };
+        let event = match serde_json::from_str::<Inbound>(&text) {
+            Ok(e) => e,
+            Err(e) => {
+                bad += 1;
+                let kind = serde_json::from_str::<serde_json::Value>(&text)
+                    .ok()
+                    .and_then(|v| v.get("event").and_then(|e| e.as_str()).map(str::to_string));
+                match kind {
+                    Some(k) => warn!(event = %k, error = %e, "media stream message ignored (unknown or malformed)"),
+                    None => warn!(error = %e, "media stream message is not a Twilio event; ignored"),
+                }
+                if bad > MAX_BAD_MESSAGES {
+                    break Some((POLICY, "too many malformed messages".into()));
+                }
+                continue;
+            }
+        };
+        match event {
+            Inbound::Connected { .. } | Inbound::Dtmf { .. } => {}
+            Inbound::Start { start } => {
+                if started.is_some() {
+                    warn!("second start on one media stream ignored");
+                    continue;
+                }
+                let f = &start.media_format;
+                if f.encoding != "audio/x-mulaw" || f.sample_rate != PHONE_RATE || f.channels != 1 {
+                    break Some((
+                        UNSUPPORTED,
+                        format!(
+                            "unsupported media format {} {} Hz × {}: send audio/x-mulaw 8000 Hz mono",
+                            f.encoding, f.sample_rate, f.channels
+                        ),
+                    ));
+                }
+                let caller = start.custom_parameters.get("caller").and_then(|c| normalize_caller(c));
+                let session_id =
+                    start.call_sid.chars().filter(|c| c.is_ascii_alphanumeric()).take(64).collect::<String>();
+                if session_id.is_empty() {
+                    break Some((POLICY, "start without a callSid".into()));
+                }
+                let user_id = caller.unwrap_or_else(|| format!("anonymous-{session_id}"));
+                let mut planner = AgentPlanner::new(state.agent.clone());
+                planner.set_session_context(&user_id, &session_id);
+                planner.hold_exchanges();
+                planner.record_event("call_start", None, json!({"stream_sid": start.stream_sid, "user_id": user_id}));
+                let playback = Arc::new(Mutex::new(Playback {
+                    generation: 0,
+                    sent: Vec::new(),
+                    out: out_tx.clone(),
+                    stream_sid: start.stream_sid.clone(),
+                }));
+                let (jobs, rx) = mpsc::channel(UTTERANCE_QUEUE);
+                let task = tokio::spawn(
+                    call_task(planner, voice.clone(), playback.clone(), rx)
+                        .instrument(info_span!("call", session = %session_id)),
+                );
+                let _ = jobs.try_send(Job::Greet);
+                started = Some((playback, jobs, task));
+            }
+            Inbound::Media { media } => {
+                let Some((playback, jobs, _)) = &started else {
+                    break Some((POLICY, "media before start: send the start event first".into()));
+                };
+                let samples = match decode_payload(&media.payload) {
+                    Ok(s) => s,
+                    Err(e) => {
+                        bad += 1;
+                        warn!(error = %e, "media payload is not base64; frame skipped");
+                        if bad > MAX_BAD_MESSAGES {
+                            break Some((POLICY, "too many malformed messages".into()));
+                        }
+                        continue;
+                    }
+                };
+                match vad.push(&samples) {
+                    Some(VadEvent::SpeechStarted) => barge_in(playback, jobs),
+                    Some(VadEvent::SpeechEnded { samples, trailing_silence_ms }) => {
+                        let job = Job::Utterance { samples, ended: Instant::now(), trailing_silence_ms };
+                        if jobs.try_send(job).is_err() {
+                            warn!("the caller is talking faster than the agent answers; utterance dropped");
+                        }
+                    }
+                    None => {}
+                }
+            }
+            Inbound::Mark { mark } => {
+                if let Some((playback, _, _)) = &started {
+                    let mut p = playback.lock().unwrap_or_else(|e| e.into_inner());
+                    if let Some(s) = p.sent.iter_mut().find(|s| s.mark == mark.name) {
+                        s.played = true;
+                    }
+                }
+            }
+            Inbound::Stop => break Some((1000, "call ended".into())),
+        }
+    };
+    // The call task answers what is queued, then flushes memory and ends the recording.
+    if let Some((_, jobs, task)) = started {
+        drop(jobs);
+        let _ = task.await;
+    }
+    if let Some((code, reason)) = close {
+        let _ = out_tx.send(Out::Close(code, reason));
+    }
+    drop(out_tx);
+    let _ = tokio::time::timeout(Duration::from_secs(5), writer).await;
+}
+
+/// The caller started speaking: if sentences are unplayed, clear them and tell the planner what was heard.
+fn barge_in(playback: &Arc<Mutex<Playback>>, jobs: &mpsc::Sender<Job>) {
+    let mut p = playback.lock().unwrap_or_else(|e| e.into_inner());
+    if !p.talking() {
+        return;
+    }
+    p.generation += 1;
+    // What was heard of the reply being cut off (the latest one); earlier replies were heard whole.
+    let latest = p.sent.iter().map(|s| s.turn).max().unwrap_or_default();
+    let heard =
+        p.sent.iter().filter(|s| s.turn == latest && s.played).map(|s| s.text.as_str()).collect::<Vec<_>>().join(" ");
+    p.sent.clear();
+    let _ = p.out.send(Out::Twilio(Outbound::Clear { stream_sid: p.stream_sid.clone() }));
+    drop(p);
+    if jobs.try_send(Job::Heard(heard)).is_err() {
+        warn!("barge-in not passed to the planner: its queue is full");
+    }
+}
+
+/// Owns the planner: greets, answers utterances, applies barge-ins, and finishes the session when the reader
+/// drops the queue.
+async fn call_task(
+    mut planner: AgentPlanner,
+    voice: Voice,
+    playback: Arc<Mutex<Playback>>,
+    mut jobs: mpsc::Receiver<Job>,
+) {
+    let mut turn = 0usize;
+    while let Some(job) = jobs.recv().await {
+        match job {
+            Job::Greet => match planner.greet().await {
+                Ok(reply) => {
+                    let spoken = speak(&voice, &playback, &reply.text, turn).await;
+                    planner.record_event("voice_greeting", None, json!({"text": reply.text, "tts_ms": spoken.tts_ms}));
+                }
+                Err(e) => warn!(error = %e, "greeting failed"),
+            },
+            Job::Heard(heard) => {
+                planner.record_event("barge_in", None, json!({"heard": heard}));
+                planner.heard(&heard);
+            }
+            Job::Utterance { samples, ended, trailing_silence_ms } => {
+                let speech_ms = samples.len() as f64 * 1000.0 / PHONE_RATE as f64;
+                let wide = resample(&samples, PHONE_RATE, STT_RATE);
+                let t = Instant::now();
+                let transcript = match voice.stt.transcribe(wide).await {
+                    Ok(t) => t,
+                    Err(e) => {
+                        warn!(error = %e, "speech-to-text failed; utterance skipped");
+                        planner.record_event("stt_error", None, json!({"error": e.to_string()}));
+                        continue;
+                    }
+                };
+                let stt_ms = t.elapsed().as_secs_f64() * 1000.0;
+                let text = transcript.text.trim();
+                if is_noise(text) {
+                    planner.record_event("stt_noise", None, json!({"text": text, "stt_ms": stt_ms}));
+                    continue;
+                }
+                let t = Instant::now();
+                let reply: Reply = match planner.process_transcript(text).await {
+                    Ok(r) => r,
+                    Err(e) => {
+                        warn!(error = %e, "the agent could not answer");
+                        continue;
+                    }
+                };
+                let agent_ms = t.elapsed().as_secs_f64() * 1000.0;
+                turn += 1;
+                let spoken = speak(&voice, &playback, &reply.text, turn).await;
+                let first_audio_ms = spoken.first_audio.map(|at| at.duration_since(ended).as_secs_f64() * 1000.0);
+                planner.record_event(
+                    "voice_turn",
+                    None,
+                    json!({
+                        "transcript": text,
+                        "speech_ms": speech_ms,
+                        "vad_silence_ms": trailing_silence_ms,
+                        "stt_ms": stt_ms,
+                        "stt_encode_ms": transcript.encode_ms,
+                        "stt_decode_ms": transcript.decode_ms,
+                        "agent_ms": agent_ms,
+                        "tts_first_ms": spoken.tts_ms,
+                        "vad_end_to_first_audio_ms": first_audio_ms,
+                        "speech_end_to_first_audio_ms": first_audio_ms.map(|ms| ms + trailing_silence_ms as f64),
+                        "sentences": spoken.sentences,
+                        "cut_off": spoken.cut_off,
+                    }),
+                );
+            }
+        }
+    }
+    planner.finish().await;
+}
+
+/// Whisper's output for breath, clicks and line noise.
+fn is_noise(text: &str) -> bool {
+    let words = text.trim_matches(|c: char| !c.is_alphanumeric());
+    words.is_empty()
+        || (text.starts_with('[') && text.ends_with(']'))
+        || (text.starts_with('(') && text.ends_with(')'))
+        || words.eq_ignore_ascii_case("you")
+}
+
+/// How a reply went out.
+struct Spoken {
+    first_audio: Option<Instant>,
+    tts_ms: Option<f64>,
+    sentences: usize,
+    cut_off: bool,
+}
+
+/// Synthesizes `text` sentence by sentence and sends each as frames plus a mark, stopping at a barge-in.
+async fn speak(voice: &Voice, playback: &Arc<Mutex<Playback>>, text: &str, turn: usize) -> Spoken {
+    let generation = playback.lock().unwrap_or_else(|e| e.into_inner()).generation;
+    let mut spoken = Spoken { first_audio: None, tts_ms: None, sentences: 0, cut_off: false };
+    for (i, sentence) in sentences(text).into_iter().enumerate() {
+        let t = Instant::now();
+        let frames = match speak_frames(voice.tts.as_ref(), &sentence).await {
+            Ok(f) => f,
+            Err(e) => {
+                warn!(error = %e, "text-to-speech failed; sentence skipped");
+                continue;
+            }
+        };
+        spoken.tts_ms.get_or_insert(t.elapsed().as_secs_f64() * 1000.0);
+        let mut p = playback.lock().unwrap_or_else(|e| e.into_inner());
+        if p.generation != generation {
+            spoken.cut_off = true;
+            break;
+        }
+        let mark = format!("turn{turn}-{i}");
+        let stream_sid = p.stream_sid.clone();
+        for payload in frames {
+            let media = Outbound::Media { stream_sid: stream_sid.clone(), media: OutboundMedia { payload } };
+            let _ = p.out.send(Out::Twilio(media));
+        }
+        let _ = p.out.send(Out::Twilio(Outbound::Mark { stream_sid, mark: MarkName { name: mark.clone() } }));
+        // Replies heard in full are done with.
+        p.sent.retain(|s| !s.played || s.turn == turn);
+        p.sent.push(Sent { turn, mark, text: sentence, played: false });
+        spoken.first_audio.get_or_insert_with(Instant::now);
+        spoken.sentences += 1;
+    }
+    spoken
+}

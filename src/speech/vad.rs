@@ -1,0 +1,189 @@
+//! Voice-activity detection on 20 ms telephone frames: an utterance starts when the frame energy stays above the
+//! noise floor for a few frames and ends after a stretch of silence. Energy-based (not a neural VAD) because phone
+//! audio through Twilio is band-limited and quiet between words, and it costs microseconds per frame.
+
+/// Tuning; the defaults suit 8 kHz phone audio.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct VadConfig {
+    /// Silence that ends an utterance, milliseconds. Shorter answers sooner but may cut a pause mid-sentence.
+    pub silence_ms: u32,
+    /// Voiced frames in a row that start an utterance.
+    pub start_frames: u32,
+    /// Speech shorter than this is a click or a cough, not an utterance, milliseconds.
+    pub min_speech_ms: u32,
+    /// Longest utterance; longer speech is cut here and transcribed, milliseconds.
+    pub max_utterance_ms: u32,
+    /// Frame energy (dBFS) that is always speech-quiet, whatever the noise floor.
+    pub floor_dbfs: f32,
+    /// How far above the noise floor a frame must be to count as voiced, dB.
+    pub margin_db: f32,
+}
+
+impl Default for VadConfig {
+    fn default() -> Self {
+        Self {
+            silence_ms: 400,
+            start_frames: 3,
+            min_speech_ms: 200,
+            max_utterance_ms: 15_000,
+            floor_dbfs: -45.0,
+            margin_db: 12.0,
+        }
+    }
+}
+
+/// What a frame changed.
+#[derive(Debug, Clone, PartialEq)]
+pub enum VadEvent {
+    /// The caller started speaking (barge-in when the agent is talking).
+    SpeechStarted,
+    /// The utterance ended: its samples (with the frames before the start that were kept as lead-in), and how
+    /// much silence after the last voiced frame it took to decide, in milliseconds.
+    SpeechEnded { samples: Vec<f32>, trailing_silence_ms: u32 },
+}
+
+/// Frames kept from before the start, so the first syllable is not clipped.
+const LEAD_IN_FRAMES: usize = 10;
+
+/// The detector for one call.
+pub struct Vad {
+    config: VadConfig,
+    rate: u32,
+    /// Slowly rising minimum of frame energy, dBFS.
+    noise_db: f32,
+    voiced_run: u32,
+    silent_run: u32,
+    speaking: bool,
+    voiced_ms: u32,
+    lead_in: std::collections::VecDeque<Vec<f32>>,
+    utterance: Vec<f32>,
+}
+
+impl Vad {
+    /// A detector for frames at `rate` Hz.
+    pub fn new(config: VadConfig, rate: u32) -> Self {
+        Self {
+            config,
+            rate,
+            noise_db: config.floor_dbfs,
+            voiced_run: 0,
+            silent_run: 0,
+            speaking: false,
+            voiced_ms: 0,
+            lead_in: Default::default(),
+            utterance: Vec::new(),
+        }
+    }
+
+    /// Whether an utterance is in progress.
+    pub fn speaking(&self) -> bool {
+        self.speaking
+    }
+
+    /// Feeds one frame (any length; Twilio sends 20 ms) and returns what it changed.
+    pub fn push(&mut self, frame: &[f32]) -> Option<VadEvent> {
+        if frame.is_empty() {
+            return None;
+        }
+        let frame_ms = (frame.len() as u64 * 1000 / self.rate as u64) as u32;
+        let energy = frame.iter().map(|s| s * s).sum::<f32>() / frame.len() as f32;
+        let db = 10.0 * energy.max(1e-12).log10();
+        let voiced = db > self.config.floor_dbfs.max(self.noise_db + self.config.margin_db);
+        if !voiced {
+            // The floor follows quiet frames down at once and up slowly (0.5 dB per frame).
+            self.noise_db =
+                if db < self.noise_db { db.max(-90.0) } else { self.noise_db + 0.5f32.min(db - self.noise_db) };
+        }
+        if !self.speaking {
+            self.lead_in.push_back(frame.to_vec());
+            if self.lead_in.len() > LEAD_IN_FRAMES {
+                self.lead_in.pop_front();
+            }
+            self.voiced_run = if voiced { self.voiced_run + 1 } else { 0 };
+            if self.voiced_run >= self.config.start_frames {
+                self.speaking = true;
+                self.silent_run = 0;
+                self.voiced_ms = self.voiced_run * frame_ms;
+                self.utterance = self.lead_in.drain(..).flatten().collect();
+                return Some(VadEvent::SpeechStarted);
+            }
+            return None;
+        }
+        self.utterance.extend_from_slice(frame);
+        if voiced {
+            self.silent_run = 0;
+            self.voiced_ms += frame_ms;
+        } else {
+            self.silent_run += frame_ms;
+        }
+        let too_long = self.utterance.len() as u64 * 1000 / self.rate as u64 >= self.config.max_utterance_ms as u64;
+        if self.silent_run >= self.config.silence_ms || too_long {
+            self.speaking = false;
+            self.voiced_run = 0;
+            let trailing_silence_ms = self.silent_run;
+            let samples = std::mem::take(&mut self.utterance);
+            if self.voiced_ms < self.config.min_speech_ms {
+                return None;
+            }
+            return Some(VadEvent::SpeechEnded { samples, trailing_silence_ms });
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tone(ms: u32, amp: f32) -> Vec<f32> {
+        (0..ms * 8).map(|i| amp * (i as f32 * 2.0 * std::f32::consts::PI * 300.0 / 8000.0).sin()).collect()
+    }
+
+    fn feed(vad: &mut Vad, audio: &[f32]) -> Vec<VadEvent> {
+        audio.chunks(160).filter_map(|f| vad.push(f)).collect()
+    }
+
+    #[test]
+    fn an_utterance_starts_on_speech_and_ends_after_the_silence() {
+        let mut vad = Vad::new(VadConfig::default(), 8000);
+        assert!(feed(&mut vad, &vec![0.0; 8000]).is_empty());
+        let events = feed(&mut vad, &tone(1000, 0.3));
+        assert_eq!(events, vec![VadEvent::SpeechStarted]);
+        assert!(vad.speaking());
+        // A pause shorter than the silence setting does not end it.
+        assert!(feed(&mut vad, &vec![0.0; 8 * 200]).is_empty());
+        assert!(feed(&mut vad, &tone(500, 0.3)).is_empty());
+        let events = feed(&mut vad, &vec![0.0; 8 * 600]);
+        match events.as_slice() {
+            [VadEvent::SpeechEnded { samples, trailing_silence_ms }] => {
+                assert_eq!(*trailing_silence_ms, 400);
+                // 1.7 s of speech and pause, the lead-in, and the trailing silence.
+                let secs = samples.len() as f32 / 8000.0;
+                assert!((1.9..2.4).contains(&secs), "{secs}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn clicks_are_not_utterances_and_steady_noise_raises_the_floor() {
+        let mut vad = Vad::new(VadConfig::default(), 8000);
+        let mut click = tone(80, 0.5);
+        click.extend(vec![0.0; 8 * 600]);
+        let events = feed(&mut vad, &click);
+        assert_eq!(events, vec![VadEvent::SpeechStarted], "a click starts but never ends as an utterance");
+        // Quiet hum (-50 dBFS) is below the absolute floor: never speech.
+        let mut vad = Vad::new(VadConfig::default(), 8000);
+        assert!(feed(&mut vad, &tone(3000, 0.0045)).is_empty());
+    }
+
+    #[test]
+    fn speech_past_the_longest_utterance_is_cut_there() {
+        let config = VadConfig { max_utterance_ms: 2000, ..VadConfig::default() };
+        let mut vad = Vad::new(config, 8000);
+        let events = feed(&mut vad, &tone(3000, 0.3));
+        assert!(matches!(&events[1], VadEvent::SpeechEnded { samples, .. } if samples.len() == 16_000), "{events:?}");
+        // The speech goes on, so a new utterance starts right after the cut.
+        assert_eq!(events[2..], [VadEvent::SpeechStarted]);
+    }
+}

@@ -1,0 +1,329 @@
+//! Phone calls end to end: the real server on loopback, Twilio Media Streams over a real websocket, caller audio
+//! spoken by the real espeak-ng, the real Whisper, the real agent and real memory. The client plays Twilio's part
+//! (`tourdesk::bench::phone`).
+
+mod common;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::NaiveDate;
+use serde_json::Value;
+use tourdesk::agent::{AgentConfig, BookingStore, Catalog, MemoryService, Tools};
+use tourdesk::bench::phone::{caller_says, PhoneClient, ServerEvent};
+use tourdesk::inference::ApiKey;
+use tourdesk::memory::{MetadataFilter, Scope};
+use tourdesk::models::ModelStore;
+use tourdesk::realtime::twilio::SignatureCheck;
+use tourdesk::realtime::voice::{sentences, STT_HINT};
+use tourdesk::realtime::{serve, AppState, Voice};
+use tourdesk::speech::vad::VadConfig;
+use tourdesk::speech::{EspeakTts, SttHandle};
+
+struct Server {
+    addr: SocketAddr,
+    memory: MemoryService,
+    stt: SttHandle,
+    recordings: std::path::PathBuf,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    done: tokio::task::JoinHandle<std::io::Result<()>>,
+    _dir: tempfile::TempDir,
+}
+
+impl Server {
+    fn url(&self) -> String {
+        format!("ws://{}/media-stream", self.addr)
+    }
+
+    /// The call's flight recording, one JSON value per event.
+    fn recording(&self, call_sid: &str) -> Vec<Value> {
+        let text = std::fs::read_to_string(self.recordings.join(format!("{call_sid}.jsonl"))).unwrap();
+        text.lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+    }
+
+    async fn shutdown(mut self) {
+        let _ = self.stop.take().unwrap().send(());
+        self.done.await.unwrap().unwrap();
+    }
+}
+
+fn events<'a>(recording: &'a [Value], kind: &'a str) -> impl Iterator<Item = &'a Value> + 'a {
+    recording.iter().filter(move |e| e["kind"] == kind).map(|e| &e["data"])
+}
+
+async fn start(twilio_token: Option<&str>) -> Server {
+    let (memory, dir) = common::fresh_memory().await;
+    let bookings = BookingStore::open(dir.path().to_str().unwrap()).await.unwrap();
+    let memory = MemoryService::new(memory);
+    let recordings = dir.path().join("recordings");
+    let agent = AgentConfig {
+        tools: Tools::new(Arc::new(Catalog::builtin().unwrap()), bookings),
+        memory: Some(memory.clone()),
+        recordings: Some(recordings.clone()),
+        now: NaiveDate::from_ymd_opt(2026, 11, 24).and_then(|d| d.and_hms_opt(9, 0, 0)),
+        wording: None,
+    };
+    let whisper = ModelStore::new(common::models_dir()).unwrap().resolve("whisper-tiny-en").unwrap();
+    let stt = SttHandle::spawn(whisper, STT_HINT.into()).await.unwrap();
+    let tts = EspeakTts::new("en-us", 165);
+    tts.check().await.expect("espeak-ng is installed by the README's setup");
+    let mut state = AppState::new(agent);
+    state.voice = Some(Voice { stt: stt.clone(), tts: Arc::new(tts), vad: VadConfig::default() });
+    state.twilio_signature = twilio_token.map(|t| SignatureCheck::new(ApiKey(t.into())));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let done = tokio::spawn(serve(
+        listener,
+        state,
+        async {
+            let _ = stopped.await;
+        },
+        Duration::from_secs(10),
+    ));
+    Server { addr, memory, stt, recordings, stop: Some(stop), done, _dir: dir }
+}
+
+/// The caller's voice: espeak-ng at 150 words a minute, a different speed from the agent's.
+async fn said(text: &str) -> Vec<f32> {
+    caller_says(&EspeakTts::new("en-us", 150), text).await.unwrap()
+}
+
+const WAIT: Duration = Duration::from_secs(60);
+const QUIET: Duration = Duration::from_millis(1500);
+
+/// Says `text` then a second of line silence, and collects the reply (marks echoed: the caller listened).
+async fn turn(phone: &mut PhoneClient, text: &str) -> tourdesk::bench::phone::HeardReply {
+    phone.send_audio(&said(text).await, false).await;
+    phone.send_silence(1000, false).await;
+    phone.reply(WAIT, QUIET, true, false).await
+}
+
+/// Hangs up and waits until the server has closed the call (memory flushed).
+async fn hang_up(phone: &mut PhoneClient) {
+    phone.stop().await;
+    while let Some((_, e)) = phone.next_event(Duration::from_secs(30)).await {
+        if matches!(e, ServerEvent::Closed(..)) {
+            break;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spoken_request_reaches_the_state_comes_back_as_audio_and_the_caller_is_remembered() {
+    let server = start(None).await;
+    let mut phone = PhoneClient::connect(&server.url(), None).await.unwrap();
+    assert!(phone.start("CAfirstcall", "+1 (555) 201-0001").await);
+    let greeting = phone.reply(WAIT, QUIET, true, false).await;
+    assert!(greeting.frames > 25 && !greeting.marks.is_empty(), "the agent greets: {greeting:?}");
+
+    let reply = turn(&mut phone, "Hi, I'd like to tour Hudson 360, a two bedroom.").await;
+    assert!(reply.frames > 25, "outbound μ-law audio comes back");
+    assert!(!reply.marks.is_empty() && reply.marks.iter().all(|m| m.starts_with("turn1-")), "{:?}", reply.marks);
+    turn(&mut phone, "My name is Maria.").await;
+    hang_up(&mut phone).await;
+
+    let rec = server.recording("CAfirstcall");
+    let heard: Vec<String> = events(&rec, "transcript").map(|d| d["text"].as_str().unwrap().to_lowercase()).collect();
+    assert!(heard[0].contains("hudson 360") && heard[0].contains("two bedroom"), "{heard:?}");
+    let changed: Vec<&Value> = events(&rec, "state").map(|d| &d["changed"]).collect();
+    assert!(changed.iter().any(|c| c["property"] == "hudson-360"), "{changed:?}");
+    assert!(changed.iter().any(|c| c["bedrooms"] == 2), "{changed:?}");
+    assert!(changed.iter().any(|c| c["name"] == "Maria"), "{changed:?}");
+    let call = events(&rec, "call_start").next().unwrap();
+    assert_eq!(call["user_id"], "+15552010001", "the caller's number, normalised, is the user id");
+    let timing = events(&rec, "voice_turn").next().expect("per-stage latencies are recorded");
+    for stage in ["stt_ms", "agent_ms", "tts_first_ms", "vad_end_to_first_audio_ms", "speech_end_to_first_audio_ms"] {
+        assert!(timing[stage].as_f64().is_some_and(|ms| ms >= 0.0), "{stage}: {timing}");
+    }
+
+    // The same number again, written another way: greeted by name, in audio Whisper can read back.
+    let mut phone = PhoneClient::connect(&server.url(), None).await.unwrap();
+    assert!(phone.start("CAsecondcall", "+15552010001").await);
+    let greeting = phone.reply(WAIT, QUIET, true, false).await;
+    let wide = tourdesk::speech::audio::resample(&greeting.audio, 8_000, 16_000);
+    let spoken = server.stt.transcribe(wide).await.unwrap().text.to_lowercase();
+    assert!(spoken.contains("maria") && spoken.contains("welcome back"), "greeting heard as: {spoken}");
+    hang_up(&mut phone).await;
+    let rec = server.recording("CAsecondcall");
+    let greeting = events(&rec, "reply").next().unwrap()["text"].as_str().unwrap().to_string();
+    assert!(greeting.contains("Maria") && greeting.contains("Hudson 360"), "{greeting}");
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn barge_in_clears_the_agents_audio_and_only_what_was_heard_is_remembered() {
+    let server = start(None).await;
+    let mut phone = PhoneClient::connect(&server.url(), None).await.unwrap();
+    phone.start("CAbargein", "+15552010002").await;
+    // The greeting and the first answer play; the caller listens to all of it.
+    phone.reply(WAIT, QUIET, true, false).await;
+    turn(&mut phone, "Hi, I'd like to tour Hudson 360, a two bedroom.").await;
+    phone.send_audio(&said("What is the pet policy?").await, false).await;
+    phone.send_silence(1000, false).await;
+    // The answer (the policy, then the next question) arrives, but only its first sentence has played when the
+    // caller talks over it.
+    let reply = phone.reply(WAIT, QUIET, false, false).await;
+    assert!(reply.marks.len() >= 2, "a reply of several sentences: {:?}", reply.marks);
+    phone.echo_mark(&reply.marks[0]).await;
+    phone.send_audio(&said("Sorry, one more thing.").await, false).await;
+    let mut cleared = false;
+    while let Some((_, e)) = phone.next_event(Duration::from_secs(20)).await {
+        if e == ServerEvent::Clear {
+            cleared = true;
+            break;
+        }
+    }
+    assert!(cleared, "barge-in sends clear");
+    phone.send_silence(1000, false).await;
+    phone.reply(WAIT, QUIET, true, false).await;
+    hang_up(&mut phone).await;
+
+    let rec = server.recording("CAbargein");
+    let said_text = events(&rec, "reply").nth(2).unwrap()["text"].as_str().unwrap().to_string();
+    let parts = sentences(&said_text);
+    let heard = events(&rec, "barge_in").next().expect("barge-in recorded")["heard"].as_str().unwrap().to_string();
+    assert_eq!(heard, parts[0], "only the played sentence was heard");
+    let scope = Scope { user_id: Some("+15552010002".into()), ..Scope::default() };
+    let memories = server.memory.memory().get_all(&scope, &MetadataFilter::All, 100).await.unwrap();
+    let agent_said: Vec<&str> =
+        memories.iter().filter(|m| m.role.as_deref() == Some("assistant")).map(|m| m.memory.as_str()).collect();
+    assert!(agent_said.contains(&parts[0].as_str()), "the heard sentence is remembered on its own: {agent_said:?}");
+    assert!(!agent_said.contains(&said_text.as_str()), "the whole reply was never heard: {agent_said:?}");
+    server.shutdown().await;
+}
+
+/// Waits for the server to close the socket; returns the close code and reason.
+async fn closed(phone: &mut PhoneClient) -> (u16, String) {
+    while let Some((_, e)) = phone.next_event(Duration::from_secs(20)).await {
+        if let ServerEvent::Closed(code, reason) = e {
+            return (code, reason);
+        }
+    }
+    panic!("the server did not close the call");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_frames_get_a_clear_close_or_are_skipped_and_other_calls_go_on() {
+    let server = start(None).await;
+    // A call that stays up throughout.
+    let mut good = PhoneClient::connect(&server.url(), None).await.unwrap();
+    good.start("CAgood", "+15552010003").await;
+    assert!(good.reply(WAIT, QUIET, true, false).await.frames > 0);
+
+    // Media before start: closed with a reason.
+    let mut early = PhoneClient::connect(&server.url(), None).await.unwrap();
+    early.send_raw(r#"{"event":"media","streamSid":"MZ1","media":{"payload":"//8="}}"#).await;
+    let (code, reason) = closed(&mut early).await;
+    assert_eq!(code, 1008);
+    assert!(reason.contains("media before start"), "{reason}");
+
+    // Bad JSON, unknown events, bad base64 and a binary frame are skipped; the call still answers.
+    let mut noisy = PhoneClient::connect(&server.url(), None).await.unwrap();
+    noisy.send_raw("{not json").await;
+    noisy.send_raw(r#"{"event":"teleport","to":"mars"}"#).await;
+    noisy.start("CAnoisy", "+15552010004").await;
+    noisy.send_raw(r#"{"event":"media","streamSid":"MZnoisy","media":{"payload":"***not base64***"}}"#).await;
+    noisy.send_raw(r#"{"event":"media","streamSid":"MZnoisy"}"#).await;
+    assert!(noisy.reply(WAIT, QUIET, true, false).await.frames > 0, "the greeting still comes");
+    let reply = turn(&mut noisy, "Hudson 360, please.").await;
+    assert!(reply.frames > 0, "and the call goes on");
+
+    // A format other than 8 kHz μ-law: a clear close.
+    let mut wrong = PhoneClient::connect(&server.url(), None).await.unwrap();
+    wrong
+        .send_raw(
+            r#"{"event":"start","start":{"streamSid":"MZw","callSid":"CAw","customParameters":{},
+            "mediaFormat":{"encoding":"audio/l16","sampleRate":16000,"channels":1}}}"#,
+        )
+        .await;
+    let (code, reason) = closed(&mut wrong).await;
+    assert_eq!(code, 1003);
+    assert!(reason.contains("audio/x-mulaw"), "{reason}");
+
+    // A 10 MB message closes only that connection.
+    let mut huge = PhoneClient::connect(&server.url(), None).await.unwrap();
+    huge.start("CAhuge", "+15552010005").await;
+    huge.send_raw(format!(r#"{{"event":"media","media":{{"payload":"{}"}}}}"#, "A".repeat(10 << 20))).await;
+    let (code, _) = closed(&mut huge).await;
+    assert_ne!(code, 1000, "an oversized message is not a normal end");
+
+    // Too many malformed messages: closed.
+    let mut spam = PhoneClient::connect(&server.url(), None).await.unwrap();
+    for _ in 0..30 {
+        spam.send_raw("garbage").await;
+    }
+    let (code, reason) = closed(&mut spam).await;
+    assert_eq!((code, reason.as_str()), (1008, "too many malformed messages"));
+
+    // The first call is unaffected.
+    let reply = turn(&mut good, "Riverview Lofts.").await;
+    assert!(reply.frames > 0);
+    hang_up(&mut good).await;
+    let health = reqwest::get(format!("http://{}/healthz", server.addr)).await.unwrap();
+    assert!(health.status().is_success());
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_webhook_answers_twiml_and_twilio_signatures_are_enforced() {
+    let token = "test-auth-token";
+    let server = start(Some(token)).await;
+    let check = SignatureCheck::new(ApiKey(token.into()));
+    let http = reqwest::Client::new();
+    let params =
+        vec![("CallSid".to_string(), "CAweb".to_string()), ("From".to_string(), "+1 555-201-0006".to_string())];
+    let host = server.addr.to_string();
+    let webhook = format!("http://{host}/incoming-call");
+    // Twilio signs the public https URL it called.
+    let signed = check.sign(&format!("https://{host}/incoming-call"), &params);
+
+    let unsigned = http.post(&webhook).form(&params).send().await.unwrap();
+    assert_eq!(unsigned.status(), 403);
+    let forged = http.post(&webhook).header("X-Twilio-Signature", "AAAA").form(&params).send().await.unwrap();
+    assert_eq!(forged.status(), 403);
+    let mut tampered = params.clone();
+    tampered[1].1 = "+15559999999".into();
+    let replayed = http.post(&webhook).header("X-Twilio-Signature", &signed).form(&tampered).send().await.unwrap();
+    assert_eq!(replayed.status(), 403, "a signature covers the parameters");
+
+    let ok = http.post(&webhook).header("X-Twilio-Signature", &signed).form(&params).send().await.unwrap();
+    assert_eq!(ok.status(), 200);
+    assert!(ok.headers()["content-type"].to_str().unwrap().starts_with("text/xml"));
+    let twiml = ok.text().await.unwrap();
+    assert!(twiml.contains(&format!(r#"<Stream url="wss://{host}/media-stream">"#)), "{twiml}");
+    assert!(twiml.contains(r#"<Parameter name="caller" value="+15552010006"/>"#), "{twiml}");
+
+    // The media stream's upgrade is signed too (over its wss:// URL).
+    assert!(PhoneClient::connect(&server.url(), None).await.is_err(), "unsigned upgrade refused");
+    let ws_signature = check.sign(&format!("wss://{host}/media-stream"), &[]);
+    let mut phone = PhoneClient::connect(&server.url(), Some(&ws_signature)).await.unwrap();
+    phone.start("CAsigned", "+15552010006").await;
+    assert!(phone.reply(WAIT, QUIET, true, false).await.frames > 0);
+    hang_up(&mut phone).await;
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_withheld_number_gets_no_ones_memories() {
+    let server = start(None).await;
+    let http = reqwest::Client::new();
+    let twiml = http
+        .post(format!("http://{}/incoming-call", server.addr))
+        .form(&[("CallSid", "CAanon"), ("From", "anonymous")])
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(twiml.contains(r#"<Parameter name="caller" value=""/>"#), "{twiml}");
+    let mut phone = PhoneClient::connect(&server.url(), None).await.unwrap();
+    phone.start("CAanon", "").await;
+    phone.reply(WAIT, QUIET, true, false).await;
+    hang_up(&mut phone).await;
+    let rec = server.recording("CAanon");
+    assert_eq!(events(&rec, "call_start").next().unwrap()["user_id"], "anonymous-CAanon");
+    server.shutdown().await;
+}

@@ -79,6 +79,8 @@ pub struct Settings {
     pub public_url: Option<String>,
     /// Twilio auth token: when set, webhooks and media streams must carry a valid `X-Twilio-Signature`.
     pub twilio_auth_token: Option<ApiKey>,
+    /// Key the memory API and `/ws/chat` require; without one the server listens on loopback only.
+    pub api_key: Option<ApiKey>,
 }
 
 impl Default for Settings {
@@ -105,6 +107,7 @@ impl Default for Settings {
             vad_silence_ms: 400,
             public_url: None,
             twilio_auth_token: None,
+            api_key: None,
         }
     }
 }
@@ -201,6 +204,10 @@ pub struct Overrides {
     #[arg(long, global = true, env = "TWILIO_AUTH_TOKEN", hide_env_values = true)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub twilio_auth_token: Option<String>,
+    /// API key for the memory REST API and /ws/chat (Bearer or X-API-Key); without it the server binds loopback only
+    #[arg(long, global = true, env = "TOURDESK_API_KEY", hide_env_values = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub api_key: Option<String>,
 }
 
 /// A settings file that could not be read, a value of the wrong type, or settings that do not fit together.

@@ -99,12 +99,27 @@ pub async fn start_voice(settings: &Settings) -> Result<Voice, InferenceError> {
     })
 }
 
-/// The realtime server's shared state: the agent, speech unless `with_voice` is false, and the Twilio settings.
-pub async fn app_state(settings: &Settings, with_memory: bool, with_voice: bool) -> Result<AppState, AgentError> {
-    let mut state = AppState::new(agent_config(settings, with_memory).await?);
-    if with_voice {
+/// What `tourdesk serve` runs beside the agent.
+#[derive(Debug, Clone, Copy)]
+pub struct ServeParts {
+    /// Caller memory (and the memory API).
+    pub memory: bool,
+    /// Whisper and espeak-ng for phone calls.
+    pub voice: bool,
+    /// The chat model for inferred adds through the API.
+    pub infer: bool,
+}
+
+/// The server's shared state: the agent, the parts asked for, the Twilio settings and the API key.
+pub async fn app_state(settings: &Settings, parts: ServeParts) -> Result<AppState, AgentError> {
+    let mut state = AppState::new(agent_config(settings, parts.memory).await?);
+    if parts.voice {
         state.voice = Some(start_voice(settings).await.map_err(MemoryError::from)?);
     }
+    if parts.infer && parts.memory {
+        state.chat = Some(start_chat(settings).await.map_err(MemoryError::from)?);
+    }
+    state.api_key = settings.api_key.clone().filter(|k| !k.0.trim().is_empty());
     state.public_url = settings.public_url.clone().filter(|u| !u.trim().is_empty());
     state.twilio_signature =
         settings.twilio_auth_token.clone().filter(|t| !t.0.trim().is_empty()).map(SignatureCheck::new);

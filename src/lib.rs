@@ -2,6 +2,7 @@
 //! every caller. This crate holds the engine; the `tourdesk` binary is a thin command line over it.
 
 pub mod agent;
+pub mod api;
 pub mod bench;
 pub mod config;
 pub mod demo;

@@ -44,14 +44,26 @@ async fn run(cli: Cli) -> Result<()> {
             let config = engine::agent_config(&settings, !no_memory).await?;
             cli::chat::run(config, &user, session, state).await
         }
-        Command::Serve { listen, no_memory, no_voice, grace_secs } => {
-            let state = engine::app_state(&settings, !no_memory, !no_voice).await?;
+        Command::Serve { listen, no_memory, no_voice, no_infer, grace_secs } => {
+            if settings.api_key.as_ref().is_none_or(|k| k.0.trim().is_empty()) && !listen.ip().is_loopback() {
+                anyhow::bail!(
+                    "refusing to listen on {listen} without an API key: set TOURDESK_API_KEY (or --api-key), or \
+                     listen on loopback (127.0.0.1)"
+                );
+            }
+            let parts = engine::ServeParts { memory: !no_memory, voice: !no_voice, infer: !no_infer };
+            let state = engine::app_state(&settings, parts).await?;
             let listener = tokio::net::TcpListener::bind(listen)
                 .await
                 .with_context(|| format!("cannot listen on {listen} (in use? pick another with --listen)"))?;
             let addr = listener.local_addr()?;
             eprintln!("tourdesk listening on http://{addr}; Ctrl-C stops");
+            eprintln!("  /               web page: talk to the agent, inspect a caller's memories");
+            eprintln!("  /memories …     mem0-compatible memory API (/search, /reset; /openapi.json describes it)");
             eprintln!("  /ws/chat        JSON text chat (laptop demos)");
+            if state.api_key.is_none() {
+                eprintln!("  (TOURDESK_API_KEY is not set: no authentication, so only loopback addresses are allowed)");
+            }
             if state.voice.is_some() {
                 eprintln!("  /incoming-call  Twilio voice webhook (POST) → TwiML streaming the call to /media-stream");
                 eprintln!("  /media-stream   Twilio Media Streams ({})", settings.stt_model);
@@ -112,7 +124,8 @@ async fn run(cli: Cli) -> Result<()> {
                 recordings: dir.path().join("recordings"),
                 ..settings
             };
-            let state = engine::app_state(&scratch, true, true).await?;
+            let parts = engine::ServeParts { memory: true, voice: true, infer: false };
+            let state = engine::app_state(&scratch, parts).await?;
             if !json {
                 eprintln!("{calls} call(s) of 4 utterances in real time…");
             }

@@ -57,8 +57,9 @@ pub enum Command {
     },
     /// Walk through a booking call, what memory keeps of it, and a second call that picks up where it left off.
     Demo,
-    /// Run the realtime server: Twilio phone calls (/incoming-call webhook, /media-stream), /ws/chat (JSON text
-    /// protocol) and /healthz. SIGINT/SIGTERM finish live turns and flush memory before exiting.
+    /// Run the server: the web page (/), the mem0-compatible memory API (/memories, /search, /reset,
+    /// /openapi.json), Twilio phone calls (/incoming-call, /media-stream), /ws/chat and /healthz. SIGINT/SIGTERM
+    /// finish live turns and flush memory before exiting.
     Serve {
         /// Address to listen on
         #[arg(long, env = "TOURDESK_LISTEN", default_value = "127.0.0.1:8080")]
@@ -69,6 +70,9 @@ pub enum Command {
         /// Run without speech models (text chat only; /media-stream answers 503)
         #[arg(long)]
         no_voice: bool,
+        /// Do not load the chat model: POST /memories stores messages as they are (infer falls back, and says so)
+        #[arg(long)]
+        no_infer: bool,
         /// Seconds to wait for live sessions on shutdown
         #[arg(long, default_value_t = 10)]
         grace_secs: u64,

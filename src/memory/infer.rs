@@ -111,7 +111,7 @@ struct Decision {
 
 /// What an add did, in mem0's response shape (`{"results": [...]}`, plus the facts and any fallback of an inferred
 /// add).
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, schemars::JsonSchema)]
 pub struct InferredAdd {
     /// Facts the model extracted.
     #[serde(skip_serializing_if = "Vec::is_empty")]

@@ -14,7 +14,7 @@ pub const MAX_TEXT_BYTES: usize = 16 * 1024;
 pub const MAX_METADATA_BYTES: usize = 16 * 1024;
 
 /// Who a memory belongs to. Writes need at least one id; reads match every id that is given.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Scope {
     /// The person (for a caller: the normalised phone number).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -72,7 +72,7 @@ impl Scope {
 }
 
 /// One stored memory.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct MemoryItem {
     /// UUID.
     pub id: String,
@@ -95,7 +95,7 @@ pub struct MemoryItem {
 }
 
 /// A memory found by a search, with its cosine similarity to the query (1 is identical).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SearchHit {
     /// The memory.
     #[serde(flatten)]
@@ -105,7 +105,7 @@ pub struct SearchHit {
 }
 
 /// A chat message, as mem0 takes them.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Message {
     /// `user`, `assistant` or `system` (system messages are not remembered).
     pub role: String,
@@ -137,7 +137,7 @@ pub struct NewMemory {
 }
 
 /// What happened to a memory.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum EventKind {
     /// Stored.
@@ -173,7 +173,7 @@ impl EventKind {
 }
 
 /// The outcome of a write for one memory, as mem0 reports it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct MemoryEvent {
     /// The memory's id (for NONE: the existing duplicate).
     pub id: String,
@@ -194,7 +194,7 @@ impl MemoryEvent {
 }
 
 /// One line of a memory's history.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct HistoryEntry {
     /// UUID of the entry.
     pub id: String,

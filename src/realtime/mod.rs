@@ -25,6 +25,10 @@ pub use voice::Voice;
 use crate::agent::AgentConfig;
 use twilio::SignatureCheck;
 
+/// The web page: talk to the agent, watch its state, inspect a caller's memories. Plain HTML and JavaScript,
+/// compiled into the binary; no build step, nothing fetched from the network.
+const WEB_PAGE: &str = include_str!("../../web/index.html");
+
 /// Largest websocket message accepted; a larger one closes the connection with "message too big".
 pub const MAX_WS_MESSAGE: usize = 64 * 1024;
 /// Largest HTTP request body accepted.
@@ -43,12 +47,24 @@ pub struct AppState {
     pub public_url: Option<String>,
     /// Checks `X-Twilio-Signature` on `/incoming-call` and `/media-stream`; `None` accepts every request.
     pub twilio_signature: Option<SignatureCheck>,
+    /// The chat model for inferred memory adds through the API; `None` stores messages as they are.
+    pub chat: Option<std::sync::Arc<dyn crate::inference::ChatModel>>,
+    /// Required on the memory API and `/ws/chat` when set.
+    pub api_key: Option<crate::inference::ApiKey>,
 }
 
 impl AppState {
     /// A server for `agent` with no voice and no signature check.
     pub fn new(agent: AgentConfig) -> Self {
-        Self { agent, shutdown: Shutdown::default(), voice: None, public_url: None, twilio_signature: None }
+        Self {
+            agent,
+            shutdown: Shutdown::default(),
+            voice: None,
+            public_url: None,
+            twilio_signature: None,
+            chat: None,
+            api_key: None,
+        }
     }
 }
 
@@ -85,9 +101,14 @@ fn signature_ok(
 }
 /// The router with every route and limit.
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/healthz", get(|| async { "ok" }))
+    let chat = Router::new()
         .route("/ws/chat", get(chat_ws::upgrade))
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), crate::api::require_key));
+    Router::new()
+        .route("/", get(|| async { axum::response::Html(WEB_PAGE) }))
+        .route("/healthz", get(|| async { "ok" }))
+        .merge(chat)
+        .merge(crate::api::routes(state.clone()))
         .route("/incoming-call", post(incoming_call::incoming_call))
         .route("/media-stream", get(media_stream::upgrade))
         .layer(RequestBodyLimitLayer::new(MAX_BODY))

@@ -1,6 +1,7 @@
 //! The web page in real headless Chromium (installed by `just setup`), driven over the Chrome DevTools Protocol:
 //! a short conversation, the reply and the planner state, the memory inspector finding what the conversation
-//! stored, forgetting the caller. A screenshot goes to `artifacts/web-page.png`.
+//! stored, forgetting the caller. A screenshot goes to `artifacts/web-page.png`. And a call by microphone: Chromium's
+//! fake capture device plays an espeak-ng recording into the page, which speaks Twilio's protocol to `/media-stream`.
 
 mod common;
 
@@ -80,11 +81,13 @@ impl Cdp {
     }
 }
 
-async fn launch() -> (Browser, Cdp) {
+/// Starts Chromium with `extra` flags and connects to its page.
+async fn launch(extra: &[String]) -> (Browser, Cdp) {
     let profile = tempfile::tempdir().unwrap();
     let child = Command::new("chromium")
         .args(["--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run", "--remote-debugging-port=0"])
         .arg(format!("--user-data-dir={}", profile.path().display()))
+        .args(extra)
         .args(["--window-size=1280,900", "about:blank"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -135,7 +138,7 @@ async fn talk_see_state_inspect_memory_and_forget_in_a_real_browser() {
         Duration::from_secs(5),
     ));
 
-    let (_browser, mut page) = launch().await;
+    let (_browser, mut page) = launch(&[]).await;
     page.call("Page.enable", json!({})).await;
     page.call("Page.navigate", json!({"url": base})).await;
     page.wait_for("document.readyState === 'complete' && !!document.getElementById('connect')", "the page").await;
@@ -207,5 +210,99 @@ async fn talk_see_state_inspect_memory_and_forget_in_a_real_browser() {
     page.wait_for("document.getElementById('memstatus').textContent.startsWith('forgot')", "the second forget").await;
     let left = service.memory().get_all(&scope, &MetadataFilter::All, 100).await.unwrap();
     assert!(left.is_empty(), "{left:?}");
+    let _ = stop.send(());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_by_microphone_goes_through_the_phone_path() {
+    use tourdesk::models::ModelStore;
+    use tourdesk::realtime::voice::STT_HINT;
+    use tourdesk::realtime::Voice;
+    use tourdesk::speech::vad::VadConfig;
+    use tourdesk::speech::{EspeakTts, SttHandle};
+
+    let (memory, dir) = common::fresh_memory().await;
+    let recordings = dir.path().join("recordings");
+    let agent = AgentConfig {
+        tools: Tools::new(
+            Arc::new(Catalog::builtin().unwrap()),
+            BookingStore::open(dir.path().to_str().unwrap()).await.unwrap(),
+        ),
+        memory: Some(MemoryService::new(memory)),
+        recordings: Some(recordings.clone()),
+        now: None,
+        wording: None,
+    };
+    let whisper = ModelStore::new(common::models_dir()).unwrap().resolve("whisper-tiny-en").unwrap();
+    let mut state = AppState::new(agent);
+    state.voice = Some(Voice {
+        stt: SttHandle::spawn(whisper, STT_HINT.into()).await.unwrap(),
+        tts: Arc::new(EspeakTts::new("en-us", 165)),
+        vad: VadConfig::default(),
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}/", listener.local_addr().unwrap());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(serve(
+        listener,
+        state,
+        async {
+            let _ = stopped.await;
+        },
+        Duration::from_secs(5),
+    ));
+
+    // The "microphone": espeak-ng saying the request, then two seconds of silence (Chromium loops the file).
+    let wav = dir.path().join("caller.wav");
+    let status = Command::new("espeak-ng")
+        .args(["-v", "en-us", "-s", "150", "-g", "0", "-w"])
+        .arg(&wav)
+        .arg("Hi, I'd like to tour Hudson 360, a two bedroom. . . . . . . .")
+        .status()
+        .expect("espeak-ng is installed by `just setup`");
+    assert!(status.success());
+    let flags = [
+        "--use-fake-ui-for-media-stream".to_string(),
+        "--use-fake-device-for-media-stream".to_string(),
+        format!("--use-file-for-fake-audio-capture={}", wav.display()),
+        "--autoplay-policy=no-user-gesture-required".to_string(),
+    ];
+    let (_browser, mut page) = launch(&flags).await;
+    page.call("Page.navigate", json!({"url": base})).await;
+    page.wait_for("document.readyState === 'complete' && !!document.getElementById('mic')", "the page").await;
+    page.eval("document.getElementById('caller').value = '+15557770002'; document.getElementById('mic').click()").await;
+    page.wait_for("document.getElementById('micstatus').textContent.startsWith('in a voice call')", "the voice call")
+        .await;
+    // The greeting comes back as audio frames the page plays.
+    page.wait_for("Number(document.body.dataset.framesIn || 0) > 50", "the agent's audio").await;
+    assert!(page.eval("Number(document.body.dataset.framesOut || 0)").await.as_u64().unwrap() > 0);
+
+    // What the server heard, from the call's flight recording.
+    let started = Instant::now();
+    let heard = loop {
+        let text: String = std::fs::read_dir(&recordings)
+            .map(|entries| {
+                entries
+                    .filter_map(|e| e.ok())
+                    .filter(|e| e.file_name().to_string_lossy().starts_with("CAweb"))
+                    .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let transcripts: Vec<String> = text
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|e| e["kind"] == "transcript")
+            .map(|e| e["data"]["text"].as_str().unwrap_or_default().to_lowercase())
+            .collect();
+        if transcripts.iter().any(|t| t.contains("hudson 360")) {
+            break transcripts;
+        }
+        assert!(started.elapsed() < Duration::from_secs(40), "no transcript with the building: {transcripts:?}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    assert!(heard.iter().any(|t| t.contains("two bedroom")), "{heard:?}");
+    page.eval("document.getElementById('mic').click()").await;
+    page.wait_for("document.getElementById('mic').getAttribute('aria-pressed') === 'false'", "hang up").await;
     let _ = stop.send(());
 }

@@ -197,17 +197,15 @@ async fn talk_see_state_inspect_memory_and_forget_in_a_real_browser() {
     std::fs::create_dir_all(&artifacts).unwrap();
     std::fs::write(artifacts.join("web-page.png"), &png).unwrap();
 
-    // Forget the caller: the inspector and the store both show nothing.
+    // End the call (the server flushes its memory writes first), then forget the caller: the inspector and the
+    // store both show nothing.
+    page.eval("document.getElementById('hangup').click()").await;
+    page.wait_for("document.getElementById('status').textContent === 'call ended (stop)'", "the call to end").await;
     page.eval("document.getElementById('forget').click()").await;
     page.wait_for("document.getElementById('memstatus').textContent.startsWith('forgot')", "the forget").await;
     page.eval("document.getElementById('refresh').click()").await;
     page.wait_for("document.getElementById('memstatus').textContent === '0 memories'", "an empty inspector").await;
     let scope = Scope { user_id: Some("+15557770001".into()), ..Scope::default() };
-    // The call is still open and may store its last exchange: close it, then forget again and check the store.
-    page.eval("ws.close()").await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    page.eval("document.getElementById('forget').click()").await;
-    page.wait_for("document.getElementById('memstatus').textContent.startsWith('forgot')", "the second forget").await;
     let left = service.memory().get_all(&scope, &MetadataFilter::All, 100).await.unwrap();
     assert!(left.is_empty(), "{left:?}");
     let _ = stop.send(());

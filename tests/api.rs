@@ -5,10 +5,11 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
+use common::fake_openai::{FakeOpenAi, Reply};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use tourdesk::agent::{AgentConfig, BookingStore, Catalog, MemoryService, Tools};
-use tourdesk::inference::ApiKey;
+use tourdesk::inference::{ApiKey, ChatModel, OpenAiChat, OpenAiClient, OpenAiConfig};
 use tourdesk::realtime::{serve, AppState};
 
 const KEY: &str = "test-api-key-123";
@@ -22,6 +23,11 @@ struct Api {
 
 impl Api {
     async fn start(key: Option<&str>) -> Self {
+        Self::start_with(key, None).await
+    }
+
+    /// With `chat` as the chat model for inferred adds.
+    async fn start_with(key: Option<&str>, chat: Option<Arc<dyn ChatModel>>) -> Self {
         let (memory, dir) = common::fresh_memory().await;
         let bookings = BookingStore::open(dir.path().to_str().unwrap()).await.unwrap();
         let agent = AgentConfig {
@@ -33,6 +39,7 @@ impl Api {
         };
         let mut state = AppState::new(agent);
         state.api_key = key.map(|k| ApiKey(k.into()));
+        state.chat = chat;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -271,4 +278,40 @@ async fn no_access_across_scopes() {
     let (status, mine) = api.call(M::GET, &format!("/memories/{id}?user_id=alice"), None).await;
     assert_eq!(status, 200);
     assert!(mine["memory"].as_str().unwrap().contains("Mochi"), "untouched: {mine}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mem0_request_without_infer_extracts_facts_when_a_chat_model_is_loaded() {
+    // The chat model is an OpenAI-compatible server on loopback, scripted with the extraction answer.
+    let fake = FakeOpenAi::start().await;
+    fake.chat([Reply::Chat(r#"{"facts": ["Has a golden retriever named Biscuit"]}"#.into())]);
+    let config = OpenAiConfig {
+        base_url: fake.base_url.clone(),
+        api_key: Some(ApiKey("sk-test".into())),
+        chat_model: "gpt-test".into(),
+        embedding_model: "unused".into(),
+        timeout: Duration::from_secs(5),
+        retries: 0,
+        backoff: Duration::from_millis(10),
+    };
+    let chat: Arc<dyn ChatModel> = Arc::new(OpenAiChat::new(OpenAiClient::new(config).unwrap()));
+    let api = Api::start_with(Some(KEY), Some(chat)).await;
+    let (status, added) = api
+        .call(
+            M::POST,
+            "/memories",
+            Some(json!({"messages": [{"role": "user", "content": "I have a golden retriever named Biscuit."}],
+                        "user_id": "+15551230002"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{added}");
+    assert_eq!(added["facts"], json!(["Has a golden retriever named Biscuit"]));
+    assert_eq!(added["results"][0]["event"], "ADD");
+    assert_eq!(added["results"][0]["memory"], "Has a golden retriever named Biscuit");
+    assert!(added["fallback"].is_null(), "{added}");
+    assert_eq!(
+        fake.seen("chat").len(),
+        1,
+        "one extraction call; a fact with no related memory is added without asking"
+    );
 }

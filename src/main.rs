@@ -118,12 +118,7 @@ async fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Bench(BenchCommand::Voice { calls, json }) => {
-            let dir = tempfile::tempdir().context("cannot create a temporary folder for the benchmark store")?;
-            let scratch = Settings {
-                data: dir.path().join("db").to_str().context("temporary folder path is not UTF-8")?.to_string(),
-                recordings: dir.path().join("recordings"),
-                ..settings
-            };
+            let (_dir, scratch) = scratch_settings(settings)?;
             let parts = engine::ServeParts { memory: true, voice: true, infer: false };
             let state = engine::app_state(&scratch, parts).await?;
             if !json {
@@ -138,12 +133,7 @@ async fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Bench(BenchCommand::Agent { sessions, json }) => {
-            let dir = tempfile::tempdir().context("cannot create a temporary folder for the benchmark store")?;
-            let scratch = Settings {
-                data: dir.path().join("db").to_str().context("temporary folder path is not UTF-8")?.to_string(),
-                recordings: dir.path().join("recordings"),
-                ..settings
-            };
+            let (_dir, scratch) = scratch_settings(settings)?;
             let mut config = engine::agent_config(&scratch, true).await?;
             config.now = Some(
                 chrono::NaiveDate::from_ymd_opt(2026, 11, 24)
@@ -159,4 +149,16 @@ async fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// `settings` with memories and recordings in a new temporary folder (removed when the returned guard drops), so a
+/// benchmark never touches the user's data.
+fn scratch_settings(settings: Settings) -> Result<(tempfile::TempDir, Settings)> {
+    let dir = tempfile::tempdir().context("cannot create a temporary folder for the benchmark store")?;
+    let scratch = Settings {
+        data: dir.path().join("db").to_str().context("temporary folder path is not UTF-8")?.to_string(),
+        recordings: dir.path().join("recordings"),
+        ..settings
+    };
+    Ok((dir, scratch))
 }

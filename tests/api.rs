@@ -8,16 +8,16 @@ use std::time::Duration;
 use common::fake_openai::{FakeOpenAi, Reply};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-use tourdesk::agent::{AgentConfig, BookingStore, Catalog, MemoryService, Tools};
+use tourdesk::agent::MemoryService;
 use tourdesk::inference::{ApiKey, ChatModel, OpenAiChat, OpenAiClient, OpenAiConfig};
-use tourdesk::realtime::{serve, AppState};
+use tourdesk::realtime::{AppState, LoopbackServer};
 
 const KEY: &str = "test-api-key-123";
 
 struct Api {
     base: String,
     http: reqwest::Client,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    _running: LoopbackServer,
     _dir: tempfile::TempDir,
 }
 
@@ -29,29 +29,11 @@ impl Api {
     /// With `chat` as the chat model for inferred adds.
     async fn start_with(key: Option<&str>, chat: Option<Arc<dyn ChatModel>>) -> Self {
         let (memory, dir) = common::fresh_memory().await;
-        let bookings = BookingStore::open(dir.path().to_str().unwrap()).await.unwrap();
-        let agent = AgentConfig {
-            tools: Tools::new(Arc::new(Catalog::builtin().unwrap()), bookings),
-            memory: Some(MemoryService::new(memory)),
-            recordings: None,
-            now: None,
-            wording: None,
-        };
-        let mut state = AppState::new(agent);
+        let mut state = AppState::new(common::agent_in(&dir, MemoryService::new(memory)).await);
         state.api_key = key.map(|k| ApiKey(k.into()));
         state.chat = chat;
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(serve(
-            listener,
-            state,
-            async {
-                let _ = stopped.await;
-            },
-            Duration::from_secs(5),
-        ));
-        Self { base, http: reqwest::Client::new(), stop: Some(stop), _dir: dir }
+        let running = LoopbackServer::start(state, Duration::from_secs(5)).await.unwrap();
+        Self { base: format!("http://{}", running.addr), http: reqwest::Client::new(), _running: running, _dir: dir }
     }
 
     /// A request with the key as a bearer token.
@@ -68,14 +50,6 @@ impl Api {
         let status = resp.status();
         let text = resp.text().await.unwrap();
         (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
-    }
-}
-
-impl Drop for Api {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
     }
 }
 

@@ -7,15 +7,14 @@ mod common;
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
-use tourdesk::agent::{AgentConfig, BookingStore, Catalog, MemoryService, Tools};
+use tourdesk::agent::MemoryService;
 use tourdesk::memory::{MetadataFilter, Scope};
-use tourdesk::realtime::{serve, AppState};
+use tourdesk::realtime::{AppState, LoopbackServer};
 
 type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
@@ -116,27 +115,11 @@ async fn launch(extra: &[String]) -> (Browser, Cdp) {
 async fn talk_see_state_inspect_memory_and_forget_in_a_real_browser() {
     let (memory, dir) = common::fresh_memory().await;
     let service = MemoryService::new(memory);
-    let agent = AgentConfig {
-        tools: Tools::new(
-            Arc::new(Catalog::builtin().unwrap()),
-            BookingStore::open(dir.path().to_str().unwrap()).await.unwrap(),
-        ),
-        memory: Some(service.clone()),
-        recordings: None,
-        now: None,
-        wording: None,
-    };
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}/", listener.local_addr().unwrap());
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(serve(
-        listener,
-        AppState::new(agent),
-        async {
-            let _ = stopped.await;
-        },
-        Duration::from_secs(5),
-    ));
+    let running =
+        LoopbackServer::start(AppState::new(common::agent_in(&dir, service.clone()).await), Duration::from_secs(5))
+            .await
+            .unwrap();
+    let base = format!("http://{}/", running.addr);
 
     let (_browser, mut page) = launch(&[]).await;
     page.call("Page.enable", json!({})).await;
@@ -208,47 +191,18 @@ async fn talk_see_state_inspect_memory_and_forget_in_a_real_browser() {
     let scope = Scope { user_id: Some("+15557770001".into()), ..Scope::default() };
     let left = service.memory().get_all(&scope, &MetadataFilter::All, 100).await.unwrap();
     assert!(left.is_empty(), "{left:?}");
-    let _ = stop.send(());
+    running.stop().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_call_by_microphone_goes_through_the_phone_path() {
-    use tourdesk::models::ModelStore;
-    use tourdesk::realtime::voice::STT_HINT;
-    use tourdesk::realtime::Voice;
-    use tourdesk::speech::vad::VadConfig;
-    use tourdesk::speech::{EspeakTts, SttHandle};
-
     let (memory, dir) = common::fresh_memory().await;
-    let recordings = dir.path().join("recordings");
-    let agent = AgentConfig {
-        tools: Tools::new(
-            Arc::new(Catalog::builtin().unwrap()),
-            BookingStore::open(dir.path().to_str().unwrap()).await.unwrap(),
-        ),
-        memory: Some(MemoryService::new(memory)),
-        recordings: Some(recordings.clone()),
-        now: None,
-        wording: None,
-    };
-    let whisper = ModelStore::new(common::models_dir()).unwrap().resolve("whisper-tiny-en").unwrap();
+    let agent = common::agent_in(&dir, MemoryService::new(memory)).await;
+    let recordings = agent.recordings.clone().unwrap();
     let mut state = AppState::new(agent);
-    state.voice = Some(Voice {
-        stt: SttHandle::spawn(whisper, STT_HINT.into()).await.unwrap(),
-        tts: Arc::new(EspeakTts::new("en-us", 165)),
-        vad: VadConfig::default(),
-    });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}/", listener.local_addr().unwrap());
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(serve(
-        listener,
-        state,
-        async {
-            let _ = stopped.await;
-        },
-        Duration::from_secs(5),
-    ));
+    state.voice = Some(common::voice().await);
+    let running = LoopbackServer::start(state, Duration::from_secs(5)).await.unwrap();
+    let base = format!("http://{}/", running.addr);
 
     // The "microphone": espeak-ng saying the request, then two seconds of silence (Chromium loops the file).
     let wav = dir.path().join("caller.wav");
@@ -302,5 +256,5 @@ async fn a_call_by_microphone_goes_through_the_phone_path() {
     assert!(heard.iter().any(|t| t.contains("two bedroom")), "{heard:?}");
     page.eval("document.getElementById('mic').click()").await;
     page.wait_for("document.getElementById('mic').getAttribute('aria-pressed') === 'false'", "hang up").await;
-    let _ = stop.send(());
+    running.stop().await.unwrap();
 }

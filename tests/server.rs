@@ -3,49 +3,28 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::NaiveDate;
 use futures::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::Message;
-use tourdesk::agent::{AgentConfig, BookingStore, Catalog, MemoryService, Pets, Tools};
-use tourdesk::realtime::{serve, AppState, ServerMessage};
+use tourdesk::agent::{MemoryService, Pets};
+use tourdesk::realtime::{AppState, LoopbackServer, ServerMessage};
 
 type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 struct Server {
     addr: SocketAddr,
     memory: MemoryService,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    done: tokio::task::JoinHandle<std::io::Result<()>>,
+    running: LoopbackServer,
     _dir: tempfile::TempDir,
 }
 
 async fn start() -> Server {
     let (memory, dir) = common::fresh_memory().await;
-    let bookings = BookingStore::open(dir.path().to_str().unwrap()).await.unwrap();
     let memory = MemoryService::new(memory);
-    let agent = AgentConfig {
-        tools: Tools::new(Arc::new(Catalog::builtin().unwrap()), bookings),
-        memory: Some(memory.clone()),
-        recordings: Some(dir.path().join("recordings")),
-        now: NaiveDate::from_ymd_opt(2026, 11, 24).and_then(|d| d.and_hms_opt(9, 0, 0)),
-        wording: None,
-    };
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let state = AppState::new(agent);
-    let done = tokio::spawn(serve(
-        listener,
-        state,
-        async {
-            let _ = stopped.await;
-        },
-        Duration::from_secs(10),
-    ));
-    Server { addr, memory, stop: Some(stop), done, _dir: dir }
+    let agent = common::agent_in(&dir, memory.clone()).await;
+    let running = LoopbackServer::start(AppState::new(agent), Duration::from_secs(10)).await.unwrap();
+    Server { addr: running.addr, memory, running, _dir: dir }
 }
 
 async fn connect(addr: SocketAddr) -> Ws {
@@ -184,9 +163,9 @@ async fn shutdown_ends_live_sessions_and_flushes_their_memory() {
     send(&mut ws, serde_json::json!({"type": "start", "user_id": "+15557200000"})).await;
     assert!(matches!(recv(&mut ws).await, Some(ServerMessage::Started { .. })));
     assert!(matches!(say(&mut ws, "Hi, I'm Grace and I have two dogs.").await, ServerMessage::Reply { .. }));
-    server.stop.take().unwrap().send(()).unwrap();
+    server.running.begin_shutdown();
     assert_eq!(recv(&mut ws).await, Some(ServerMessage::Stopped { reason: "shutdown".into() }));
-    tokio::time::timeout(Duration::from_secs(15), &mut server.done).await.expect("server stops").unwrap().unwrap();
+    tokio::time::timeout(Duration::from_secs(15), server.running.stop()).await.expect("server stops").unwrap();
     let context = server.memory.retrieve_user_context("+15557200000").await.unwrap();
     assert_eq!(context.state.name.as_deref(), Some("Grace"));
     assert_eq!(context.state.pets, Some(Pets { cats: 0, dogs: 2, other: 0 }));

@@ -5,20 +5,16 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::NaiveDate;
 use serde_json::Value;
-use tourdesk::agent::{AgentConfig, BookingStore, Catalog, MemoryService, Tools};
-use tourdesk::bench::phone::{caller_says, PhoneClient, ServerEvent};
+use tourdesk::agent::MemoryService;
+use tourdesk::bench::phone::{PhoneClient, ServerEvent};
 use tourdesk::inference::ApiKey;
 use tourdesk::memory::{MetadataFilter, Scope};
-use tourdesk::models::ModelStore;
 use tourdesk::realtime::twilio::SignatureCheck;
-use tourdesk::realtime::voice::{sentences, STT_HINT};
-use tourdesk::realtime::{serve, AppState, Voice};
-use tourdesk::speech::vad::VadConfig;
+use tourdesk::realtime::voice::{phone_audio, sentences};
+use tourdesk::realtime::{AppState, LoopbackServer};
 use tourdesk::speech::{EspeakTts, SttHandle};
 
 struct Server {
@@ -26,8 +22,7 @@ struct Server {
     memory: MemoryService,
     stt: SttHandle,
     recordings: std::path::PathBuf,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    done: tokio::task::JoinHandle<std::io::Result<()>>,
+    running: LoopbackServer,
     _dir: tempfile::TempDir,
 }
 
@@ -42,9 +37,8 @@ impl Server {
         text.lines().map(|l| serde_json::from_str(l).unwrap()).collect()
     }
 
-    async fn shutdown(mut self) {
-        let _ = self.stop.take().unwrap().send(());
-        self.done.await.unwrap().unwrap();
+    async fn shutdown(self) {
+        self.running.stop().await.unwrap();
     }
 }
 
@@ -54,40 +48,21 @@ fn events<'a>(recording: &'a [Value], kind: &'a str) -> impl Iterator<Item = &'a
 
 async fn start(twilio_token: Option<&str>) -> Server {
     let (memory, dir) = common::fresh_memory().await;
-    let bookings = BookingStore::open(dir.path().to_str().unwrap()).await.unwrap();
     let memory = MemoryService::new(memory);
-    let recordings = dir.path().join("recordings");
-    let agent = AgentConfig {
-        tools: Tools::new(Arc::new(Catalog::builtin().unwrap()), bookings),
-        memory: Some(memory.clone()),
-        recordings: Some(recordings.clone()),
-        now: NaiveDate::from_ymd_opt(2026, 11, 24).and_then(|d| d.and_hms_opt(9, 0, 0)),
-        wording: None,
-    };
-    let whisper = ModelStore::new(common::models_dir()).unwrap().resolve("whisper-tiny-en").unwrap();
-    let stt = SttHandle::spawn(whisper, STT_HINT.into()).await.unwrap();
-    let tts = EspeakTts::new("en-us", 165);
-    tts.check().await.expect("espeak-ng is installed by the README's setup");
+    let agent = common::agent_in(&dir, memory.clone()).await;
+    let recordings = agent.recordings.clone().unwrap();
+    let voice = common::voice().await;
+    let stt = voice.stt.clone();
     let mut state = AppState::new(agent);
-    state.voice = Some(Voice { stt: stt.clone(), tts: Arc::new(tts), vad: VadConfig::default() });
+    state.voice = Some(voice);
     state.twilio_signature = twilio_token.map(|t| SignatureCheck::new(ApiKey(t.into())));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let done = tokio::spawn(serve(
-        listener,
-        state,
-        async {
-            let _ = stopped.await;
-        },
-        Duration::from_secs(10),
-    ));
-    Server { addr, memory, stt, recordings, stop: Some(stop), done, _dir: dir }
+    let running = LoopbackServer::start(state, Duration::from_secs(10)).await.unwrap();
+    Server { addr: running.addr, memory, stt, recordings, running, _dir: dir }
 }
 
 /// The caller's voice: espeak-ng at 150 words a minute, a different speed from the agent's.
 async fn said(text: &str) -> Vec<f32> {
-    caller_says(&EspeakTts::new("en-us", 150), text).await.unwrap()
+    phone_audio(&EspeakTts::new("en-us", 150), text).await.unwrap()
 }
 
 const WAIT: Duration = Duration::from_secs(60);

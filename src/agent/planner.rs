@@ -121,7 +121,8 @@ impl AgentPlanner {
     }
 
     /// For spoken calls, where the caller can cut a reply off: each exchange is written to memory only once the
-    /// next turn starts, the call ends, or [`AgentPlanner::heard`] says how much of the reply was heard.
+    /// next turn starts, the call ends, or [`AgentPlanner::heard`] says how much of the reply was heard. Call it
+    /// after `set_session_context`, which starts a fresh session.
     pub fn hold_exchanges(&mut self) {
         self.hold_exchanges = true;
     }

@@ -12,8 +12,7 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::realtime::voice::{FRAME, PHONE_RATE};
-use crate::speech::audio::resample;
-use crate::speech::{mulaw, TextToSpeech};
+use crate::speech::mulaw;
 
 type Sink = futures::stream::SplitSink<
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
@@ -218,10 +217,4 @@ fn parse(text: &str) -> ServerEvent {
         Some("clear") => ServerEvent::Clear,
         _ => ServerEvent::Other(text.to_string()),
     }
-}
-
-/// A caller saying `text`: espeak-ng's voice at 8 kHz, as the phone line would carry it.
-pub async fn caller_says(tts: &dyn TextToSpeech, text: &str) -> Result<Vec<f32>, crate::inference::InferenceError> {
-    let pcm = tts.synthesize(text).await?;
-    Ok(resample(&pcm.samples, pcm.rate, PHONE_RATE))
 }

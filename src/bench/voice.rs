@@ -8,8 +8,9 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use super::percentile;
-use super::phone::{caller_says, PhoneClient};
-use crate::realtime::{serve, AppState};
+use super::phone::PhoneClient;
+use crate::realtime::voice::phone_audio;
+use crate::realtime::{AppState, LoopbackServer};
 
 /// What one caller says, in order: a booking call.
 const SCRIPT: [&str; 4] = [
@@ -85,19 +86,10 @@ pub async fn voice_bench(
     let fail = |e: &dyn std::fmt::Display| VoiceBenchError::Failed(e.to_string());
     let mut utterances = Vec::new();
     for text in SCRIPT {
-        utterances.push(caller_says(voice.tts.as_ref(), text).await.map_err(|e| fail(&e))?);
+        utterances.push(phone_audio(voice.tts.as_ref(), text).await.map_err(|e| fail(&e))?);
     }
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.map_err(|e| fail(&e))?;
-    let url = format!("ws://{}/media-stream", listener.local_addr().map_err(|e| fail(&e))?);
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(serve(
-        listener,
-        state,
-        async {
-            let _ = stopped.await;
-        },
-        Duration::from_secs(10),
-    ));
+    let server = LoopbackServer::start(state, Duration::from_secs(10)).await.map_err(|e| fail(&e))?;
+    let url = format!("ws://{}/media-stream", server.addr);
     let mut client_ms = Vec::new();
     for call in 0..calls {
         let mut phone = PhoneClient::connect(&url, None).await.map_err(|e| fail(&e))?;
@@ -113,8 +105,7 @@ pub async fn voice_bench(
         phone.stop().await;
         while phone.next_event(Duration::from_secs(10)).await.is_some() {}
     }
-    let _ = stop.send(());
-    let _ = server.await;
+    server.stop().await.map_err(|e| fail(&e))?;
 
     let mut stages: Vec<(&'static str, &'static str, Vec<f64>)> = vec![
         ("utterance (speech + lead-in + silence)", "speech_ms", vec![]),

@@ -53,6 +53,18 @@ enum Out {
     Close(u16, String),
 }
 
+/// Malformed messages seen on one call.
+#[derive(Default)]
+struct Malformed(u32);
+
+impl Malformed {
+    /// Counts one more; once there have been more than [`MAX_BAD_MESSAGES`], the close frame that ends the call.
+    fn count(&mut self) -> Option<(u16, String)> {
+        self.0 += 1;
+        (self.0 > MAX_BAD_MESSAGES).then(|| (POLICY, "too many malformed messages".to_string()))
+    }
+}
+
 /// A sentence sent to Twilio and whether it has played.
 struct Sent {
     /// The reply it belongs to (0 is the greeting).
@@ -113,7 +125,7 @@ async fn call(socket: WebSocket, state: AppState, voice: Voice) {
             }
         }
     });
-    let mut bad = 0u32;
+    let mut bad = Malformed::default();
     let mut vad = Vad::new(voice.vad, PHONE_RATE);
     let mut started: Option<(Arc<Mutex<Playback>>, mpsc::Sender<Job>, tokio::task::JoinHandle<()>)> = None;
     let close = loop {
@@ -129,10 +141,9 @@ async fn call(socket: WebSocket, state: AppState, voice: Voice) {
             }
             Some(Ok(Message::Text(t))) => t,
             Some(Ok(Message::Binary(_))) => {
-                bad += 1;
                 warn!("binary frame on a media stream ignored: Twilio sends JSON text");
-                if bad > MAX_BAD_MESSAGES {
-                    break Some((POLICY, "too many malformed messages".into()));
+                if let Some(close) = bad.count() {
+                    break Some(close);
                 }
                 continue;
             }
@@ -141,7 +152,6 @@ async fn call(socket: WebSocket, state: AppState, voice: Voice) {
         let event = match serde_json::from_str::<Inbound>(&text) {
             Ok(e) => e,
             Err(e) => {
-                bad += 1;
                 let kind = serde_json::from_str::<serde_json::Value>(&text)
                     .ok()
                     .and_then(|v| v.get("event").and_then(|e| e.as_str()).map(str::to_string));
@@ -149,8 +159,8 @@ async fn call(socket: WebSocket, state: AppState, voice: Voice) {
                     Some(k) => warn!(event = %k, error = %e, "media stream message ignored (unknown or malformed)"),
                     None => warn!(error = %e, "media stream message is not a Twilio event; ignored"),
                 }
-                if bad > MAX_BAD_MESSAGES {
-                    break Some((POLICY, "too many malformed messages".into()));
+                if let Some(close) = bad.count() {
+                    break Some(close);
                 }
                 continue;
             }
@@ -204,10 +214,9 @@ async fn call(socket: WebSocket, state: AppState, voice: Voice) {
                 let samples = match decode_payload(&media.payload) {
                     Ok(s) => s,
                     Err(e) => {
-                        bad += 1;
                         warn!(error = %e, "media payload is not base64; frame skipped");
-                        if bad > MAX_BAD_MESSAGES {
-                            break Some((POLICY, "too many malformed messages".into()));
+                        if let Some(close) = bad.count() {
+                            break Some(close);
                         }
                         continue;
                     }

@@ -141,6 +141,46 @@ pub async fn serve(
     Ok(())
 }
 
+/// A server on a free loopback port, running on this runtime: what the benchmarks and tests talk to. Dropping it
+/// shuts it down as [`LoopbackServer::stop`] does, without waiting.
+pub struct LoopbackServer {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    done: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl LoopbackServer {
+    /// Binds 127.0.0.1 on a free port and serves `state` (see [`serve`] for `grace`).
+    pub async fn start(state: AppState, grace: Duration) -> std::io::Result<Self> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let done = tokio::spawn(serve(
+            listener,
+            state,
+            async {
+                let _ = stopped.await;
+            },
+            grace,
+        ));
+        Ok(Self { addr, stop: Some(stop), done })
+    }
+
+    /// Starts the graceful shutdown without waiting for it.
+    pub fn begin_shutdown(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+
+    /// Shuts down gracefully and waits until the server has stopped.
+    pub async fn stop(mut self) -> std::io::Result<()> {
+        self.begin_shutdown();
+        (&mut self.done).await.map_err(std::io::Error::other)?
+    }
+}
+
 /// Resolves on SIGINT (Ctrl-C) or SIGTERM.
 pub async fn os_signal() {
     let ctrl_c = async {

@@ -41,11 +41,15 @@ pub fn decode_payload(payload: &str) -> Result<Vec<f32>, base64::DecodeError> {
     Ok(mulaw::decode(&base64::engine::general_purpose::STANDARD.decode(payload)?))
 }
 
+/// `text` spoken by `tts`, at the phone line's rate: the agent's replies, and the benchmark's and tests' callers.
+pub async fn phone_audio(tts: &dyn TextToSpeech, text: &str) -> Result<Vec<f32>, InferenceError> {
+    let pcm = tts.synthesize(text).await?;
+    Ok(resample(&pcm.samples, pcm.rate, PHONE_RATE))
+}
+
 /// Speaks `text` and cuts it into base64 μ-law 20 ms frames at 8 kHz (the last one padded with silence).
 pub async fn speak_frames(tts: &dyn TextToSpeech, text: &str) -> Result<Vec<String>, InferenceError> {
-    let pcm = tts.synthesize(text).await?;
-    let phone = resample(&pcm.samples, pcm.rate, PHONE_RATE);
-    let mut bytes = mulaw::encode(&phone);
+    let mut bytes = mulaw::encode(&phone_audio(tts, text).await?);
     bytes.resize(bytes.len().next_multiple_of(FRAME), mulaw::encode_sample(0));
     Ok(bytes.chunks(FRAME).map(|f| base64::engine::general_purpose::STANDARD.encode(f)).collect())
 }

@@ -4,12 +4,18 @@
 #![allow(dead_code)] // each test binary uses a different part of this module
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use tokio::sync::OnceCell;
+use tourdesk::agent::{AgentConfig, BookingStore, Catalog, MemoryService, Tools};
 use tourdesk::config::default_models_dir;
 use tourdesk::inference::{EmbedderHandle, MiniLmEmbedder};
 use tourdesk::memory::{Memory, MemoryConfig};
 use tourdesk::models::{ModelDir, ModelStore};
+use tourdesk::realtime::voice::STT_HINT;
+use tourdesk::realtime::Voice;
+use tourdesk::speech::vad::VadConfig;
+use tourdesk::speech::{EspeakTts, SttHandle};
 
 /// The models folder the tests read: `TOURDESK_MODELS`, else the default cache folder.
 pub fn models_dir() -> PathBuf {
@@ -60,4 +66,36 @@ pub fn gguf_path(name: &str) -> PathBuf {
         .unwrap_or_else(|e| panic!("{e} (the README's test command fetches models first)"));
     dir.gguf().unwrap_or_else(|| panic!("{name} is not a GGUF chat model"))
 }
+
+/// The office clock the server tests run on: Tuesday 2026-11-24, 09:00.
+pub fn office_now() -> chrono::NaiveDateTime {
+    chrono::NaiveDate::from_ymd_opt(2026, 11, 24).and_then(|d| d.and_hms_opt(9, 0, 0)).unwrap()
+}
+
+/// The agent a test server runs: the real catalog, bookings in `dir`, `memory`, flight recordings in
+/// `dir/recordings`, and the fixed office clock.
+pub async fn agent_in(dir: &tempfile::TempDir, memory: MemoryService) -> AgentConfig {
+    let bookings = BookingStore::open(dir.path().to_str().unwrap()).await.unwrap();
+    AgentConfig {
+        tools: Tools::new(Arc::new(Catalog::builtin().unwrap()), bookings),
+        memory: Some(memory),
+        recordings: Some(dir.path().join("recordings")),
+        now: Some(office_now()),
+        wording: None,
+    }
+}
+
+/// Speech for phone calls as `serve` sets it up: whisper-tiny-en with the agent's vocabulary hint, espeak-ng at the
+/// agent's speed, the default voice-activity settings.
+pub async fn voice() -> Voice {
+    let whisper = ModelStore::new(models_dir()).unwrap().resolve("whisper-tiny-en").unwrap();
+    let tts = EspeakTts::new("en-us", 165);
+    tts.check().await.expect("espeak-ng is installed by the README's setup");
+    Voice {
+        stt: SttHandle::spawn(whisper, STT_HINT.into()).await.unwrap(),
+        tts: Arc::new(tts),
+        vad: VadConfig::default(),
+    }
+}
+
 pub mod fake_openai;

@@ -33,6 +33,50 @@ pub enum Backend {
     Auto,
 }
 
+/// Where one model-backed part (the embedder, the chat model) runs: `[embedder]` and `[chat]` in `tourdesk.toml`, as
+/// mem0 configures its `embedder` and `llm` apart. Every field is optional; an unset one falls back to the shared
+/// settings (`backend`, `openai_base_url`, `openai_api_key`, and the part's model setting).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct PartSettings {
+    /// `local`, `openai` or `auto` for this part alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backend: Option<Backend>,
+    /// The model: a manifest name when local, the server's model name when remote.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    /// This part's OpenAI-compatible server.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_url: Option<String>,
+    /// This part's API key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_key: Option<ApiKey>,
+}
+
+impl PartSettings {
+    /// `embedder = "minilm"` (the model alone, as before sections existed) or an `[embedder]` table.
+    fn model_or_table<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Either {
+            Model(String),
+            Table(PartSettings),
+        }
+        Ok(match Either::deserialize(d)? {
+            Either::Model(model) => PartSettings { model: Some(model), ..Default::default() },
+            Either::Table(table) => table,
+        })
+    }
+}
+
+/// One part's backend, resolved.
+#[derive(Debug, Clone)]
+pub enum PartBackend {
+    /// candle weights from the models folder: the manifest name.
+    Local(String),
+    /// An OpenAI-compatible server.
+    Remote(OpenAiConfig),
+}
+
 /// Every setting tourdesk reads. `tourdesk --help` lists the flag and environment variable for each.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Settings {
@@ -40,8 +84,11 @@ pub struct Settings {
     pub data: String,
     /// Folder holding model weights.
     pub models: PathBuf,
-    /// Embedding model, by manifest name.
-    pub embedder: String,
+    /// The embedder: where it runs and which model (`[embedder]`; `embedder = "minilm"` names the model alone).
+    #[serde(deserialize_with = "PartSettings::model_or_table")]
+    pub embedder: PartSettings,
+    /// The chat model's backend, server and key, when they differ from the shared ones (`[chat]`).
+    pub chat: PartSettings,
     /// Memories table; by default named after the embedder.
     pub memory_table: Option<String>,
     /// Folder for the flight recorder's per-call JSONL files.
@@ -81,6 +128,8 @@ pub struct Settings {
     pub twilio_auth_token: Option<ApiKey>,
     /// Key the memory API and `/ws/chat` require; without one the server listens on loopback only.
     pub api_key: Option<ApiKey>,
+    /// Seconds between the server's deletions of expired memories; 0 turns them off.
+    pub cleanup_interval_secs: u64,
 }
 
 impl Default for Settings {
@@ -88,7 +137,8 @@ impl Default for Settings {
         Self {
             data: "data/db".into(),
             models: default_models_dir(),
-            embedder: "minilm".into(),
+            embedder: PartSettings::default(),
+            chat: PartSettings::default(),
             memory_table: None,
             recordings: PathBuf::from("data/recordings"),
             backend: Backend::Local,
@@ -108,6 +158,7 @@ impl Default for Settings {
             public_url: None,
             twilio_auth_token: None,
             api_key: None,
+            cleanup_interval_secs: 3600,
         }
     }
 }
@@ -128,10 +179,14 @@ pub struct Overrides {
     #[arg(long, global = true, env = "TOURDESK_MODELS")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub models: Option<PathBuf>,
-    /// Embedding model from the manifest [default: minilm]
-    #[arg(long, global = true, env = "TOURDESK_EMBEDDER")]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub embedder: Option<String>,
+    /// The embedder's own settings.
+    #[command(flatten)]
+    #[serde(skip_serializing_if = "EmbedderOverrides::is_empty")]
+    pub embedder: EmbedderOverrides,
+    /// The chat model's own settings.
+    #[command(flatten)]
+    #[serde(skip_serializing_if = "ChatOverrides::is_empty")]
+    pub chat: ChatOverrides,
     /// Memories table name [default: named after the embedder]
     #[arg(long, global = true, env = "TOURDESK_MEMORY_TABLE")]
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -208,6 +263,79 @@ pub struct Overrides {
     #[arg(long, global = true, env = "TOURDESK_API_KEY", hide_env_values = true)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub api_key: Option<String>,
+    /// Seconds between deletions of expired memories while serving; 0 turns them off [default: 3600]
+    #[arg(long, global = true, env = "TOURDESK_CLEANUP_INTERVAL_SECS")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cleanup_interval_secs: Option<u64>,
+}
+
+/// `[embedder]` from the command line or the environment.
+#[derive(Debug, Clone, Default, Serialize, clap::Args)]
+pub struct EmbedderOverrides {
+    /// Embedding model: a manifest name when local, the server's model when remote [default: minilm, or
+    /// openai_embedding_model on a server]
+    #[arg(id = "embedder_model", long = "embedder", global = true, env = "TOURDESK_EMBEDDER")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    /// Backend for embeddings alone: local, openai or auto [default: backend]
+    #[arg(
+        id = "embedder_backend",
+        long = "embedder-backend",
+        global = true,
+        env = "TOURDESK_EMBEDDER_BACKEND",
+        value_enum
+    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backend: Option<Backend>,
+    /// OpenAI-compatible server for embeddings [default: openai_base_url]
+    #[arg(id = "embedder_base_url", long = "embedder-base-url", global = true, env = "TOURDESK_EMBEDDER_BASE_URL")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub base_url: Option<String>,
+    /// API key of that server [default: openai_api_key]
+    #[arg(
+        id = "embedder_api_key",
+        long = "embedder-api-key",
+        global = true,
+        env = "TOURDESK_EMBEDDER_API_KEY",
+        hide_env_values = true
+    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub api_key: Option<String>,
+}
+
+impl EmbedderOverrides {
+    fn is_empty(&self) -> bool {
+        self.model.is_none() && self.backend.is_none() && self.base_url.is_none() && self.api_key.is_none()
+    }
+}
+
+/// `[chat]` from the command line or the environment.
+#[derive(Debug, Clone, Default, Serialize, clap::Args)]
+pub struct ChatOverrides {
+    /// Backend for the chat model alone: local, openai or auto [default: backend]
+    #[arg(id = "chat_backend", long = "chat-backend", global = true, env = "TOURDESK_CHAT_BACKEND", value_enum)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backend: Option<Backend>,
+    /// OpenAI-compatible server for chat [default: openai_base_url]
+    #[arg(id = "chat_base_url", long = "chat-base-url", global = true, env = "TOURDESK_CHAT_BASE_URL")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub base_url: Option<String>,
+    /// API key of that server [default: openai_api_key]
+    #[arg(
+        id = "chat_api_key",
+        long = "chat-api-key",
+        global = true,
+        env = "TOURDESK_CHAT_API_KEY",
+        hide_env_values = true
+    )]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub api_key: Option<String>,
+}
+
+impl ChatOverrides {
+    fn is_empty(&self) -> bool {
+        self.backend.is_none() && self.base_url.is_none() && self.api_key.is_none()
+    }
 }
 
 /// A settings file that could not be read, a value of the wrong type, or settings that do not fit together.
@@ -222,41 +350,72 @@ pub enum ConfigError {
 }
 
 impl Settings {
-    /// Defaults, then the TOML file at `file` (if it exists), then `overrides`.
+    /// Defaults, then the TOML file at `file` (if it exists), then `overrides`; then normalised (a blank secret
+    /// or URL is unset) and checked, so a bad value is reported here, naming the setting, and nowhere else.
     pub fn load(file: &Path, overrides: &Overrides) -> Result<Self, ConfigError> {
-        Figment::from(Serialized::defaults(Settings::default()))
+        let settings: Settings = Figment::from(Serialized::defaults(Settings::default()))
             .merge(Toml::file(file))
             .merge(Serialized::defaults(overrides))
             .extract()
-            .map_err(|e| ConfigError::Read(Box::new(e)))
+            .map_err(|e| ConfigError::Read(Box::new(e)))?;
+        settings.normalised()
     }
 
-    /// The backend in force: `auto` resolved by whether an API key is set. `openai` against api.openai.com with no
-    /// key is an error that says which variable to set.
-    pub fn resolved_backend(&self) -> Result<Backend, ConfigError> {
-        let key = self.openai_api_key.as_ref().is_some_and(|k| !k.0.trim().is_empty());
-        match self.backend {
-            Backend::Auto if key => Ok(Backend::Openai),
-            Backend::Auto => Ok(Backend::Local),
-            Backend::Openai if !key && self.openai_base_url.contains("api.openai.com") => Err(ConfigError::Invalid(
-                "the openai backend needs OPENAI_API_KEY (or OPENAI_BASE_URL pointing at a server that needs no key)"
-                    .into(),
-            )),
-            other => Ok(other),
+    /// Blank secrets and URLs unset; numbers checked against their ranges.
+    pub fn normalised(mut self) -> Result<Self, ConfigError> {
+        let blank_key = |k: &mut Option<ApiKey>| {
+            if k.as_ref().is_some_and(|k| k.0.trim().is_empty()) {
+                *k = None;
+            }
+        };
+        for key in [
+            &mut self.openai_api_key,
+            &mut self.api_key,
+            &mut self.twilio_auth_token,
+            &mut self.embedder.api_key,
+            &mut self.chat.api_key,
+        ] {
+            blank_key(key);
         }
-    }
-
-    /// How to reach the OpenAI-compatible server.
-    pub fn openai_config(&self) -> Result<OpenAiConfig, ConfigError> {
-        if !(self.openai_timeout_secs.is_finite() && self.openai_timeout_secs > 0.0) {
+        for text in [&mut self.public_url, &mut self.embedder.base_url, &mut self.chat.base_url] {
+            if text.as_ref().is_some_and(|t| t.trim().is_empty()) {
+                *text = None;
+            }
+        }
+        let positive = |name: &str, v: f64| {
+            if v.is_finite() && v > 0.0 {
+                Ok(())
+            } else {
+                Err(ConfigError::Invalid(format!("{name} must be a positive number of seconds, not {v}")))
+            }
+        };
+        positive("openai_timeout_secs", self.openai_timeout_secs)?;
+        positive("wording_timeout_secs", self.wording_timeout_secs)?;
+        if !(100..=5_000).contains(&self.vad_silence_ms) {
             return Err(ConfigError::Invalid(format!(
-                "openai_timeout_secs must be a positive number of seconds, not {}",
-                self.openai_timeout_secs
+                "vad_silence_ms must be between 100 and 5000, not {}",
+                self.vad_silence_ms
             )));
         }
+        if !(80..=450).contains(&self.tts_words_per_minute) {
+            return Err(ConfigError::Invalid(format!(
+                "tts_words_per_minute must be between 80 and 450, not {}",
+                self.tts_words_per_minute
+            )));
+        }
+        Ok(self)
+    }
+
+    /// The shared backend in force (`auto` resolved by whether `openai_api_key` is set).
+    pub fn resolved_backend(&self) -> Result<Backend, ConfigError> {
+        resolve(self.backend, self.openai_api_key.is_some(), &self.openai_base_url)
+    }
+
+    /// How to reach the shared OpenAI-compatible server.
+    pub fn openai_config(&self) -> Result<OpenAiConfig, ConfigError> {
         Ok(OpenAiConfig {
             base_url: self.openai_base_url.clone(),
-            api_key: self.openai_api_key.clone().filter(|k| !k.0.trim().is_empty()),
+            api_key: self.openai_api_key.clone(),
             chat_model: self.openai_model.clone(),
             embedding_model: self.openai_embedding_model.clone(),
             timeout: std::time::Duration::from_secs_f64(self.openai_timeout_secs),
@@ -265,9 +424,64 @@ impl Settings {
         })
     }
 
+    /// Where the embedder runs: `[embedder]`, falling back to the shared settings.
+    pub fn embedder_backend(&self) -> Result<PartBackend, ConfigError> {
+        let (backend, mut config) = self.part(&self.embedder)?;
+        Ok(match backend {
+            Backend::Openai => {
+                config.embedding_model = self.embedder.model.clone().unwrap_or(config.embedding_model);
+                PartBackend::Remote(config)
+            }
+            _ => PartBackend::Local(self.embedder.model.clone().unwrap_or_else(|| DEFAULT_EMBEDDER.into())),
+        })
+    }
+
+    /// Where the chat model runs: `[chat]`, falling back to the shared settings (`chat_model` locally,
+    /// `openai_model` on a server).
+    pub fn chat_backend(&self) -> Result<PartBackend, ConfigError> {
+        let (backend, mut config) = self.part(&self.chat)?;
+        Ok(match backend {
+            Backend::Openai => {
+                config.chat_model = self.chat.model.clone().unwrap_or(config.chat_model);
+                PartBackend::Remote(config)
+            }
+            _ => PartBackend::Local(self.chat.model.clone().unwrap_or_else(|| self.chat_model.clone())),
+        })
+    }
+
+    /// A part's resolved backend and its server settings.
+    fn part(&self, part: &PartSettings) -> Result<(Backend, OpenAiConfig), ConfigError> {
+        let mut config = self.openai_config()?;
+        if let Some(url) = &part.base_url {
+            config.base_url = url.clone();
+        }
+        if part.api_key.is_some() {
+            config.api_key = part.api_key.clone();
+        }
+        let backend = resolve(part.backend.unwrap_or(self.backend), config.api_key.is_some(), &config.base_url)?;
+        Ok((backend, config))
+    }
+
     /// Where the memory engine keeps its tables.
     pub fn memory_config(&self) -> MemoryConfig {
         MemoryConfig { table: self.memory_table.clone(), ..MemoryConfig::new(self.data.clone()) }
+    }
+}
+
+/// The embedder used when none is named.
+pub const DEFAULT_EMBEDDER: &str = "minilm";
+
+/// `auto` becomes `openai` when a key is set; `openai` against api.openai.com without a key is an error that says
+/// what to set.
+fn resolve(backend: Backend, key: bool, base_url: &str) -> Result<Backend, ConfigError> {
+    match backend {
+        Backend::Auto if key => Ok(Backend::Openai),
+        Backend::Auto => Ok(Backend::Local),
+        Backend::Openai if !key && base_url.contains("api.openai.com") => Err(ConfigError::Invalid(
+            "the openai backend needs OPENAI_API_KEY (or OPENAI_BASE_URL pointing at a server that needs no key)"
+                .into(),
+        )),
+        other => Ok(other),
     }
 }
 
@@ -280,14 +494,67 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("tourdesk.toml");
         std::fs::write(&file, "data = \"/srv/db\"\nembedder = \"other\"\n").unwrap();
-        let s = Settings::load(&file, &Overrides { embedder: Some("minilm".into()), ..Default::default() }).unwrap();
+        let over = Overrides {
+            embedder: EmbedderOverrides { model: Some("minilm".into()), ..Default::default() },
+            ..Default::default()
+        };
+        let s = Settings::load(&file, &over).unwrap();
         assert_eq!(s.data, "/srv/db");
-        assert_eq!(s.embedder, "minilm");
+        assert_eq!(s.embedder.model.as_deref(), Some("minilm"));
+        assert_eq!(Settings::load(&file, &Overrides::default()).unwrap().embedder.model.as_deref(), Some("other"));
         assert_eq!(
             Settings::load(&dir.path().join("absent.toml"), &Overrides::default()).unwrap(),
             Settings::default()
         );
         std::fs::write(&file, "data = 3\n").unwrap();
         assert!(Settings::load(&file, &Overrides::default()).is_err());
+    }
+
+    #[test]
+    fn each_part_runs_where_its_section_says() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("tourdesk.toml");
+        // Local embeddings beside a remote chat model, and the reverse.
+        std::fs::write(
+            &file,
+            "openai_api_key = \"  \"\n[chat]\nbackend = \"openai\"\nbase_url = \"http://127.0.0.1:8081/v1\"\n\
+             model = \"qwen\"\n[embedder]\nmodel = \"minilm\"\n",
+        )
+        .unwrap();
+        let s = Settings::load(&file, &Overrides::default()).unwrap();
+        assert!(s.openai_api_key.is_none(), "a blank key is no key");
+        assert!(matches!(s.embedder_backend().unwrap(), PartBackend::Local(m) if m == "minilm"));
+        match s.chat_backend().unwrap() {
+            PartBackend::Remote(c) => {
+                assert_eq!((c.base_url.as_str(), c.chat_model.as_str()), ("http://127.0.0.1:8081/v1", "qwen"));
+                assert!(c.api_key.is_none());
+            }
+            other => panic!("{other:?}"),
+        }
+        let over = Overrides {
+            backend: Some(Backend::Openai),
+            openai_base_url: Some("http://127.0.0.1:9/v1".into()),
+            embedder: EmbedderOverrides { backend: Some(Backend::Local), ..Default::default() },
+            ..Default::default()
+        };
+        let s = Settings::load(&dir.path().join("none.toml"), &over).unwrap();
+        assert!(matches!(s.embedder_backend().unwrap(), PartBackend::Local(m) if m == "minilm"));
+        assert!(matches!(s.chat_backend().unwrap(), PartBackend::Remote(c) if c.chat_model == "gpt-4o-mini"));
+    }
+
+    #[test]
+    fn bad_values_are_refused_where_settings_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("tourdesk.toml");
+        for (toml, named) in [
+            ("wording_timeout_secs = -1.0", "wording_timeout_secs"),
+            ("openai_timeout_secs = 0.0", "openai_timeout_secs"),
+            ("vad_silence_ms = 20", "vad_silence_ms"),
+            ("tts_words_per_minute = 9000", "tts_words_per_minute"),
+        ] {
+            std::fs::write(&file, toml).unwrap();
+            let err = Settings::load(&file, &Overrides::default()).unwrap_err().to_string();
+            assert!(err.contains(named), "{toml}: {err}");
+        }
     }
 }

@@ -29,7 +29,7 @@ fn io(e: std::io::Error) -> AgentError {
 pub async fn run_demo(config: AgentConfig, out: &mut impl Write) -> Result<(), AgentError> {
     let service: MemoryService =
         config.memory.clone().ok_or_else(|| AgentError::Catalog("the demo needs memory".into()))?;
-    let cleared = service.memory().forget(&Scope::user(DEMO_CALLER)).await?;
+    let cleared = service.memory().forget(&Scope::user(DEMO_CALLER)).await?.memories;
     writeln!(out, "== tourdesk demo ({cleared} memories of {DEMO_CALLER} from an earlier run forgotten first)\n")
         .map_err(io)?;
 

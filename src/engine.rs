@@ -1,10 +1,10 @@
-//! Builds the running parts from settings: verified model weights, the embedder thread, the memory store and
-//! the agent's tools.
+//! The composition root: builds the running parts from settings (for `serve`, the CLI, the benches and the tests
+//! alike): verified model weights, the embedder thread, the memory store and the agent's tools.
 
 use std::sync::Arc;
 
 use crate::agent::{AgentConfig, AgentError, BookingStore, Catalog, MemoryService, Tools, Wording};
-use crate::config::{Backend, ReplyWording, Settings};
+use crate::config::{PartBackend, ReplyWording, Settings};
 use crate::inference::{
     ChatModel, EmbedderHandle, InferenceError, LocalChatModel, LocalChatOptions, MiniLmEmbedder, OpenAiChat,
     OpenAiClient, OpenAiEmbedder,
@@ -17,33 +17,34 @@ use crate::realtime::AppState;
 use crate::speech::vad::VadConfig;
 use crate::speech::{EspeakTts, SttHandle};
 
-fn backend(settings: &Settings) -> Result<Backend, InferenceError> {
-    settings.resolved_backend().map_err(|e| InferenceError::Invalid(e.to_string()))
+fn invalid(e: crate::config::ConfigError) -> InferenceError {
+    InferenceError::Invalid(e.to_string())
 }
 
 /// Starts the configured embedder on its own thread: local weights (a clear error names `tourdesk models fetch`
 /// when they are missing) or the OpenAI-compatible server (probed once, so a dead endpoint fails here).
 pub async fn start_embedder(settings: &Settings) -> Result<EmbedderHandle, InferenceError> {
-    if backend(settings)? == Backend::Openai {
-        let config = settings.openai_config().map_err(|e| InferenceError::Invalid(e.to_string()))?;
-        return EmbedderHandle::spawn(move || OpenAiEmbedder::connect(config)).await;
+    match settings.embedder_backend().map_err(invalid)? {
+        PartBackend::Remote(config) => EmbedderHandle::spawn(move || OpenAiEmbedder::connect(config)).await,
+        PartBackend::Local(model) => {
+            let dir = ModelStore::new(&settings.models)?.resolve(&model)?;
+            EmbedderHandle::spawn(move || MiniLmEmbedder::load(&dir)).await
+        }
     }
-    let dir = ModelStore::new(&settings.models)?.resolve(&settings.embedder)?;
-    EmbedderHandle::spawn(move || MiniLmEmbedder::load(&dir)).await
 }
 
 /// Starts the configured chat model: the local GGUF model on its own thread, or a client of the
 /// OpenAI-compatible server.
 pub async fn start_chat(settings: &Settings) -> Result<Arc<dyn ChatModel>, InferenceError> {
-    if backend(settings)? == Backend::Openai {
-        let config = settings.openai_config().map_err(|e| InferenceError::Invalid(e.to_string()))?;
-        return Ok(Arc::new(OpenAiChat::new(OpenAiClient::new(config)?)));
-    }
-    let dir = ModelStore::new(&settings.models)?.resolve(&settings.chat_model)?;
-    let path = dir.gguf().ok_or_else(|| {
-        InferenceError::Invalid(format!("model {} has no GGUF file; pick a chat model", settings.chat_model))
-    })?;
-    Ok(Arc::new(LocalChatModel::spawn(path, settings.chat_model.clone(), LocalChatOptions::default()).await?))
+    let model = match settings.chat_backend().map_err(invalid)? {
+        PartBackend::Remote(config) => return Ok(Arc::new(OpenAiChat::new(OpenAiClient::new(config)?))),
+        PartBackend::Local(model) => model,
+    };
+    let dir = ModelStore::new(&settings.models)?.resolve(&model)?;
+    let path = dir
+        .gguf()
+        .ok_or_else(|| InferenceError::Invalid(format!("model {model} has no GGUF file; pick a chat model")))?;
+    Ok(Arc::new(LocalChatModel::spawn(path, model, LocalChatOptions::default()).await?))
 }
 
 /// Starts the embedder and opens the memory store the settings name.
@@ -60,14 +61,8 @@ pub async fn agent_config(settings: &Settings, with_memory: bool) -> Result<Agen
     let wording = match settings.reply_wording {
         ReplyWording::Template => None,
         ReplyWording::Model => {
-            let timeout = settings.wording_timeout_secs;
-            if !(timeout.is_finite() && timeout > 0.0) {
-                return Err(
-                    MemoryError::Invalid(format!("wording_timeout_secs must be positive, not {timeout}")).into()
-                );
-            }
             let model = start_chat(settings).await.map_err(MemoryError::from)?;
-            Some(Wording::new(model, std::time::Duration::from_secs_f64(timeout)))
+            Some(Wording::new(model, std::time::Duration::from_secs_f64(settings.wording_timeout_secs)))
         }
     };
     Ok(AgentConfig {
@@ -82,13 +77,7 @@ pub async fn agent_config(settings: &Settings, with_memory: bool) -> Result<Agen
 /// Speech for phone calls: the Whisper model the settings name on its own thread, espeak-ng (checked to run), and
 /// the voice-activity settings.
 pub async fn start_voice(settings: &Settings) -> Result<Voice, InferenceError> {
-    if settings.vad_silence_ms < 100 || settings.vad_silence_ms > 5_000 {
-        return Err(InferenceError::Invalid(format!(
-            "vad_silence_ms must be between 100 and 5000, not {}",
-            settings.vad_silence_ms
-        )));
-    }
-    let tts = EspeakTts::new(settings.tts_voice.clone(), settings.tts_words_per_minute.clamp(80, 450));
+    let tts = EspeakTts::new(settings.tts_voice.clone(), settings.tts_words_per_minute);
     tts.check().await?;
     let dir = ModelStore::new(&settings.models)?.resolve(&settings.stt_model)?;
     let stt = SttHandle::spawn(dir, STT_HINT.to_string()).await?;
@@ -119,9 +108,25 @@ pub async fn app_state(settings: &Settings, parts: ServeParts) -> Result<AppStat
     if parts.infer && parts.memory {
         state.chat = Some(start_chat(settings).await.map_err(MemoryError::from)?);
     }
-    state.api_key = settings.api_key.clone().filter(|k| !k.0.trim().is_empty());
-    state.public_url = settings.public_url.clone().filter(|u| !u.trim().is_empty());
-    state.twilio_signature =
-        settings.twilio_auth_token.clone().filter(|t| !t.0.trim().is_empty()).map(SignatureCheck::new);
+    state.api_key = settings.api_key.clone();
+    state.public_url = settings.public_url.clone();
+    state.twilio_signature = settings.twilio_auth_token.clone().map(SignatureCheck::new);
     Ok(state)
+}
+
+/// Deletes expired memories every `every` for as long as the runtime runs (the first pass right away), logging
+/// what it did; a failed pass is logged and retried at the next tick.
+pub fn spawn_expiry_cleanup(memory: Memory, every: std::time::Duration) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            match memory.cleanup_expired(Some("cleanup")).await {
+                Ok(deleted) if !deleted.is_empty() => tracing::info!(n = deleted.len(), "deleted expired memories"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "deleting expired memories failed; retried at the next interval"),
+            }
+        }
+    })
 }

@@ -9,7 +9,7 @@ use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
 use cli::{BenchCommand, Cli, Command};
-use tourdesk::bench::{agent_bench, infer_bench, memory_bench, voice_bench, MemoryBenchOptions};
+use tourdesk::bench::{agent_bench, infer_bench, memory_bench, recall_bench, voice_bench, MemoryBenchOptions};
 use tourdesk::config::Settings;
 use tourdesk::engine;
 use tourdesk::models::ModelStore;
@@ -45,7 +45,7 @@ async fn run(cli: Cli) -> Result<()> {
             cli::chat::run(config, &user, session, state).await
         }
         Command::Serve { listen, no_memory, no_voice, no_infer, grace_secs } => {
-            if settings.api_key.as_ref().is_none_or(|k| k.0.trim().is_empty()) && !listen.ip().is_loopback() {
+            if settings.api_key.is_none() && !listen.ip().is_loopback() {
                 anyhow::bail!(
                     "refusing to listen on {listen} without an API key: set TOURDESK_API_KEY (or --api-key), or \
                      listen on loopback (127.0.0.1)"
@@ -53,6 +53,12 @@ async fn run(cli: Cli) -> Result<()> {
             }
             let parts = engine::ServeParts { memory: !no_memory, voice: !no_voice, infer: !no_infer };
             let state = engine::app_state(&settings, parts).await?;
+            let cleanup = match (&state.agent.memory, settings.cleanup_interval_secs) {
+                (Some(service), secs) if secs > 0 => {
+                    Some(engine::spawn_expiry_cleanup(service.memory().clone(), std::time::Duration::from_secs(secs)))
+                }
+                _ => None,
+            };
             let listener = tokio::net::TcpListener::bind(listen)
                 .await
                 .with_context(|| format!("cannot listen on {listen} (in use? pick another with --listen)"))?;
@@ -79,6 +85,9 @@ async fn run(cli: Cli) -> Result<()> {
             )
             .await
             .context("server failed")?;
+            if let Some(task) = cleanup {
+                task.abort();
+            }
             Ok(())
         }
         Command::Demo => {
@@ -92,6 +101,18 @@ async fn run(cli: Cli) -> Result<()> {
             let uri = dir.path().to_str().context("temporary folder path is not UTF-8")?;
             let opts = MemoryBenchOptions { memories, users, queries, batch, progress: !json };
             let report = memory_bench(embedder, uri, &opts).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                println!("{report}");
+            }
+            Ok(())
+        }
+        Command::Bench(BenchCommand::Recall { dataset, json }) => {
+            let (_dir, scratch) = scratch_settings(settings)?;
+            let parts = engine::ServeParts { memory: true, voice: false, infer: false };
+            let state = engine::app_state(&scratch, parts).await?;
+            let report = recall_bench(state, &dataset, !json).await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else {

@@ -184,7 +184,23 @@ async fn invalid_bodies_get_clear_4xx_errors_and_change_nothing() {
     let api = Api::start(Some(KEY)).await;
     let cases = [
         (M::POST, "/memories", Some("{not json"), 400, "invalid request body"),
-        (M::POST, "/memories", Some(r#"{"messages": "hi", "user_id": "u"}"#), 422, "invalid request body"),
+        (M::POST, "/memories", Some(r#"{"messages": 7, "user_id": "u"}"#), 422, "invalid request body"),
+        (
+            M::POST,
+            "/memories",
+            Some(r#"{"messages": "hi", "user_id": "u", "expiration_date": "soon"}"#),
+            400,
+            "expiration_date",
+        ),
+        (
+            M::POST,
+            "/search",
+            Some(r#"{"query": "x", "filters": {"OR": [{"user_id": "u"}, {"user_id": "v"}]}}"#),
+            400,
+            "OR",
+        ),
+        (M::POST, "/search", Some(r#"{"query": "x", "user_id": "u", "filters": {"user_id": "v"}}"#), 400, "differs"),
+        (M::POST, "/search", Some(r#"{"query": "x", "user_id": "u", "top_k": 3, "limit": 4}"#), 400, "top_k"),
         (M::POST, "/memories", Some(r#"{"messages": [{"role": "user", "content": "hi"}]}"#), 400, "user_id"),
         (M::POST, "/memories", Some(r#"{"messages": [], "user_id": "u"}"#), 400, "messages is empty"),
         (M::POST, "/search", Some(r#"{"query": "x"}"#), 400, "user_id"),
@@ -288,4 +304,53 @@ async fn a_mem0_request_without_infer_extracts_facts_when_a_chat_model_is_loaded
         1,
         "one extraction call; a fact with no related memory is added without asking"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mem0_2_shapes_ids_in_filters_top_k_explain_and_expiry() {
+    let api = Api::start(Some(KEY)).await;
+    for (text, expires) in [("I have a parrot named Kiwi", None), ("I am moving in 2001", Some("2001-01-01"))] {
+        let mut body = json!({"messages": text, "filters": {"user_id": "u2"}, "infer": false});
+        if let Some(date) = expires {
+            body["expiration_date"] = json!(date);
+        }
+        let (status, added) = api.call(M::POST, "/memories", Some(body)).await;
+        assert_eq!(status, StatusCode::OK, "{added}");
+    }
+    let body = json!({"query": "Kiwi", "filters": {"AND": [{"user_id": "u2"}]}, "top_k": 5, "explain": true});
+    let (status, found) = api.call(M::POST, "/search", Some(body)).await;
+    assert_eq!(status, StatusCode::OK, "{found}");
+    let results = found["results"].as_array().unwrap();
+    assert_eq!(results.len(), 1, "the expired memory is left out: {found}");
+    assert_eq!(results[0]["memory"], "I have a parrot named Kiwi");
+    let parts = &results[0]["score_details"];
+    assert!(parts["keyword"].as_f64().unwrap() > 0.0 && parts["similarity"].is_number(), "{parts}");
+    let body = json!({"query": "moving", "user_id": "u2", "show_expired": true});
+    let (_, found) = api.call(M::POST, "/search", Some(body)).await;
+    assert_eq!(found["results"].as_array().unwrap().len(), 2);
+    assert!(found["results"].as_array().unwrap().iter().any(|r| r["expiration_date"].is_string()));
+    let (_, listed) = api.call(M::GET, "/memories?user_id=u2", None).await;
+    assert_eq!(listed["results"].as_array().unwrap().len(), 1);
+    let (_, listed) = api.call(M::GET, "/memories?user_id=u2&show_expired=true", None).await;
+    assert_eq!(listed["results"].as_array().unwrap().len(), 2);
+
+    // An update may change only the expiration date; null removes it.
+    let id = listed["results"].as_array().unwrap().iter().find(|r| r["expiration_date"].is_string()).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (status, _) = api.call(M::PUT, &format!("/memories/{id}"), Some(json!({"expiration_date": null}))).await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, listed) = api.call(M::GET, "/memories?user_id=u2", None).await;
+    assert_eq!(listed["results"].as_array().unwrap().len(), 2);
+    let (_, one) = api.call(M::GET, &format!("/memories/{id}"), None).await;
+    assert_eq!(one["memory"], "I am moving in 2001", "the text is unchanged");
+
+    // Deleting a scope forgets it, and says what went from disk.
+    let (status, gone) = api.call(M::DELETE, "/memories?user_id=u2", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(gone["deleted"], 2);
+    assert_eq!(gone["report"]["history_entries"], 3);
+    let (status, _) = api.call(M::GET, &format!("/memories/{id}/history"), None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "history went too");
 }

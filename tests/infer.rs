@@ -3,7 +3,6 @@
 
 mod common;
 
-use serde_json::Map;
 use tokio::sync::OnceCell;
 use tourdesk::inference::{LocalChatModel, LocalChatOptions};
 use tourdesk::memory::{AddInput, AddRequest, EventKind, Memory, Message, MetadataFilter, Scope};
@@ -22,8 +21,8 @@ fn said(text: &str, user: &str) -> AddRequest {
     AddRequest {
         input: AddInput::Text(text.into()),
         scope: Scope::user(user),
-        metadata: Map::new(),
         actor: Some("test".into()),
+        ..Default::default()
     }
 }
 
@@ -87,7 +86,7 @@ async fn smollm2_inferred_add_never_loses_what_the_caller_said() {
         Message { role: "user".into(), content: "I need a one-bedroom near the river, moving in March.".into() },
         Message { role: "assistant".into(), content: "Riverview Lofts has one-bedrooms from March.".into() },
     ]);
-    let req = AddRequest { input: exchange, scope: Scope::user("sol"), metadata: Map::new(), actor: None };
+    let req = AddRequest { input: exchange, scope: Scope::user("sol"), ..Default::default() };
     let out = memory.add_inferred(req, &chat).await.unwrap();
     let stored = texts(&memory, "sol").await;
     assert!(!stored.is_empty());

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use common::fake_openai::{FakeOpenAi, Reply};
 use serde::Deserialize;
-use serde_json::{json, Map};
+use serde_json::json;
 use tourdesk::config::{Backend, Overrides, Settings};
 use tourdesk::inference::{
     complete_json, ApiKey, ChatMessage, ChatModel, ChatRequest, Embedder, EmbedderHandle, OpenAiChat, OpenAiClient,
@@ -162,7 +162,7 @@ async fn memory_on(server: &FakeOpenAi, dir: &tempfile::TempDir) -> Memory {
 }
 
 fn said(text: &str, user: &str) -> AddRequest {
-    AddRequest { input: AddInput::Text(text.into()), scope: Scope::user(user), metadata: Map::new(), actor: None }
+    AddRequest { input: AddInput::Text(text.into()), scope: Scope::user(user), ..Default::default() }
 }
 
 #[tokio::test]
@@ -226,4 +226,25 @@ fn backend_selection_follows_settings_and_key() {
     assert!(settings.openai_config().unwrap().api_key.is_none());
     assert!(!format!("{:?}", load(Overrides { openai_api_key: Some("sk-secret".into()), ..Default::default() }))
         .contains("sk-secret"));
+}
+
+#[tokio::test]
+async fn local_embeddings_beside_a_remote_chat_model_through_the_composition_root() {
+    // The case mem0 users configure as `embedder` + `llm`: a chat-only server (llama.cpp's serves per-token vectors
+    // for a chat model) for chat, MiniLM on this machine for embeddings.
+    let server = FakeOpenAi::start().await;
+    server.chat([Reply::Chat("Hi from the server.".into())]);
+    let over = Overrides {
+        backend: Some(Backend::Openai),
+        openai_base_url: Some(server.base_url.clone()),
+        models: Some(common::models_dir()),
+        embedder: tourdesk::config::EmbedderOverrides { backend: Some(Backend::Local), ..Default::default() },
+        ..Default::default()
+    };
+    let settings = Settings::load(std::path::Path::new("/nonexistent/tourdesk.toml"), &over).unwrap();
+    let embedder = tourdesk::engine::start_embedder(&settings).await.unwrap();
+    assert_eq!((embedder.model_id(), embedder.dim()), (common::embedder().await.model_id(), 384));
+    let chat = tourdesk::engine::start_chat(&settings).await.unwrap();
+    assert_eq!(chat.complete(hello()).await.unwrap().text, "Hi from the server.");
+    assert!(server.seen("embeddings").is_empty(), "no embedding went to the chat server");
 }

@@ -130,6 +130,7 @@ impl MemoryService {
                 },
                 metadata,
                 actor: Some("agent".into()),
+                ..Default::default()
             })
             .await
     }
@@ -163,8 +164,13 @@ impl MemoryService {
                 Some(e) => e,
                 None => {
                     let scope = Scope { user_id: Some(user_id.into()), agent_id: Some(AGENT_ID.into()), run_id: None };
-                    let req =
-                        AddRequest { input: AddInput::Text(text), scope, metadata, actor: Some("planner".into()) };
+                    let req = AddRequest {
+                        input: AddInput::Text(text),
+                        scope,
+                        metadata,
+                        actor: Some("planner".into()),
+                        ..Default::default()
+                    };
                     self.memory.add(req).await?.remove(0)
                 }
             };

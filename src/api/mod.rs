@@ -4,17 +4,19 @@ mod auth;
 mod error;
 mod memories;
 pub mod openapi;
+mod platform;
 
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post, put};
 use axum::{middleware, Json, Router};
 
 pub use auth::require_key;
 pub use error::ApiError;
-pub use memories::{CreateMemory, Done, Results, ScopeParams, SearchBody, UpdateMemory};
+pub use memories::{CreateMemory, Done, Forgotten, ListParams, Results, ScopeParams, SearchBody, UpdateMemory};
+pub use platform::{Batch, Entity, ListBody, PageOf};
 
 use crate::realtime::AppState;
 
-/// `/memories…`, `/search`, `/reset` behind the API key, and `/openapi.json`.
+/// `/memories…`, `/search`, `/reset` and mem0's platform paths behind the API key, and `/openapi.json`.
 pub fn routes(state: AppState) -> Router<AppState> {
     let protected = Router::new()
         .route("/memories", post(memories::create).get(memories::list).delete(memories::delete_all))
@@ -22,6 +24,19 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/memories/{memory_id}/history", get(memories::history))
         .route("/search", post(memories::search))
         .route("/reset", post(memories::reset))
+        // mem0's hosted platform, as its official clients call it.
+        .route("/v1/ping/", get(platform::ping))
+        .route("/v3/memories/add/", post(platform::add_memories))
+        .route("/v3/memories/", post(platform::list_memories))
+        .route("/v3/memories/search/", post(platform::search_memories))
+        .route("/v1/memories/", post(platform::add_memories).delete(memories::delete_all))
+        .route("/v2/memories/", post(platform::list_memories))
+        .route("/v2/memories/search/", post(platform::search_memories))
+        .route("/v1/memories/{memory_id}/", get(memories::get).put(platform::update_memory).delete(memories::delete))
+        .route("/v1/memories/{memory_id}/history/", get(memories::history))
+        .route("/v1/entities/", get(platform::entities))
+        .route("/v2/entities/{kind}/{entity_id}/", delete(platform::delete_entity))
+        .route("/v1/batch/", put(platform::batch_update).delete(platform::batch_delete))
         .route_layer(middleware::from_fn_with_state(state, require_key));
     protected.route("/openapi.json", get(|| async { Json(openapi::document()) }))
 }

@@ -7,7 +7,8 @@ use schemars::generate::SchemaSettings;
 use schemars::{JsonSchema, SchemaGenerator};
 use serde_json::{json, Map, Value};
 
-use super::memories::{CreateMemory, Done, Results, SearchBody, UpdateMemory};
+use super::memories::{CreateMemory, Done, Forgotten, Results, SearchBody, UpdateMemory};
+use super::platform::{Batch, Entity, ListBody, PageOf};
 use crate::memory::{HistoryEntry, InferredAdd, MemoryItem, SearchHit};
 
 /// One operation.
@@ -49,9 +50,9 @@ pub fn document() -> Value {
         Op {
             method: "delete",
             path: "/memories",
-            summary: "Delete every memory of a scope",
+            summary: "Forget a scope: its memories, their history, and the old table versions holding them",
             body: None,
-            response: schema::<Done>(&mut g),
+            response: schema::<Forgotten>(&mut g),
             scoped: true,
         },
         Op {
@@ -65,7 +66,7 @@ pub fn document() -> Value {
         Op {
             method: "put",
             path: "/memories/{memory_id}",
-            summary: "Change a memory's text",
+            summary: "Change a memory's text, metadata or expiration date",
             body: Some(schema::<UpdateMemory>(&mut g)),
             response: json!({"type": "object"}),
             scoped: true,
@@ -89,7 +90,7 @@ pub fn document() -> Value {
         Op {
             method: "post",
             path: "/search",
-            summary: "Semantic search in a scope, with metadata filters",
+            summary: "Hybrid search (vector + keyword + time) in a scope; ids at the top level or in filters",
             body: Some(schema::<SearchBody>(&mut g)),
             response: schema::<Results<SearchHit>>(&mut g),
             scoped: false,
@@ -100,6 +101,102 @@ pub fn document() -> Value {
             summary: "Delete every memory and all history",
             body: None,
             response: schema::<Done>(&mut g),
+            scoped: false,
+        },
+        Op {
+            method: "get",
+            path: "/v1/ping/",
+            summary: "mem0 platform: check the key (the official MemoryClient calls it first)",
+            body: None,
+            response: json!({"type": "object"}),
+            scoped: false,
+        },
+        Op {
+            method: "post",
+            path: "/v3/memories/add/",
+            summary: "mem0 platform: remember messages (answered when done)",
+            body: Some(schema::<CreateMemory>(&mut g)),
+            response: schema::<InferredAdd>(&mut g),
+            scoped: false,
+        },
+        Op {
+            method: "post",
+            path: "/v3/memories/",
+            summary: "mem0 platform: list a scope's memories (ids in filters; page, page_size in the query)",
+            body: Some(schema::<ListBody>(&mut g)),
+            response: schema::<PageOf>(&mut g),
+            scoped: false,
+        },
+        Op {
+            method: "post",
+            path: "/v3/memories/search/",
+            summary: "mem0 platform: hybrid search (ids in filters)",
+            body: Some(schema::<SearchBody>(&mut g)),
+            response: schema::<Results<SearchHit>>(&mut g),
+            scoped: false,
+        },
+        Op {
+            method: "delete",
+            path: "/v1/memories/",
+            summary: "mem0 platform: forget a scope",
+            body: None,
+            response: schema::<Forgotten>(&mut g),
+            scoped: true,
+        },
+        Op {
+            method: "get",
+            path: "/v1/memories/{memory_id}/",
+            summary: "mem0 platform: one memory",
+            body: None,
+            response: schema::<MemoryItem>(&mut g),
+            scoped: false,
+        },
+        Op {
+            method: "put",
+            path: "/v1/memories/{memory_id}/",
+            summary: "mem0 platform: change a memory",
+            body: Some(schema::<UpdateMemory>(&mut g)),
+            response: json!({"type": "object"}),
+            scoped: false,
+        },
+        Op {
+            method: "delete",
+            path: "/v1/memories/{memory_id}/",
+            summary: "mem0 platform: delete a memory",
+            body: None,
+            response: schema::<Done>(&mut g),
+            scoped: false,
+        },
+        Op {
+            method: "get",
+            path: "/v1/memories/{memory_id}/history/",
+            summary: "mem0 platform: a memory's changes",
+            body: None,
+            response: schema::<Vec<HistoryEntry>>(&mut g),
+            scoped: false,
+        },
+        Op {
+            method: "get",
+            path: "/v1/entities/",
+            summary: "mem0 platform: every user, agent and run that owns memories",
+            body: None,
+            response: schema::<Results<Entity>>(&mut g),
+            scoped: false,
+        },
+        Op {
+            method: "put",
+            path: "/v1/batch/",
+            summary: "mem0 platform: change up to 1000 memories",
+            body: Some(schema::<Batch>(&mut g)),
+            response: json!({"type": "object"}),
+            scoped: false,
+        },
+        Op {
+            method: "delete",
+            path: "/v1/batch/",
+            summary: "mem0 platform: delete up to 1000 memories",
+            body: Some(schema::<Batch>(&mut g)),
+            response: json!({"type": "object"}),
             scoped: false,
         },
     ];

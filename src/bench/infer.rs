@@ -6,7 +6,6 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use serde_json::Map;
 
 use super::percentile;
 use crate::inference::{
@@ -120,10 +119,10 @@ async fn timed_adds(
         let known = ["Name is Dana", "Has a golden retriever", "Wants a two-bedroom apartment"];
         let records = known
             .iter()
-            .map(|t| NewMemory { text: t.to_string(), scope: scope.clone(), role: None, metadata: Map::new() })
+            .map(|t| NewMemory { text: t.to_string(), scope: scope.clone(), ..Default::default() })
             .collect();
         memory.add_many(records, None).await?;
-        let req = AddRequest { input: exchange(), scope, metadata: Map::new(), actor: Some("bench".into()) };
+        let req = AddRequest { input: exchange(), scope, actor: Some("bench".into()), ..Default::default() };
         let t = Instant::now();
         let out = memory.add_inferred(req, chat).await?;
         times.push(t.elapsed());

@@ -1,20 +1,21 @@
-//! Benchmarks that print numbers (`tourdesk bench memory|agent|infer`): speed and memory targets live here, not in timed
+//! Benchmarks that print numbers (`tourdesk bench memory|recall|agent|infer|voice`): speed and memory targets live here, not in timed
 //! tests.
 
 mod infer;
 pub mod phone;
+mod recall;
 mod voice;
 
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
-use serde_json::Map;
 
 use crate::agent::{AgentConfig, AgentError, AgentPlanner};
 use crate::inference::EmbedderHandle;
 use crate::memory::{Memory, MemoryConfig, MemoryError, NewMemory, Scope, SearchRequest};
 
 pub use infer::{infer_bench, InferBenchReport, ModelInferReport};
+pub use recall::{recall_bench, RecallBenchError, RecallBenchReport, RecallScores};
 pub use voice::{voice_bench, Stage, VoiceBenchError, VoiceBenchReport};
 
 /// Knobs of the memory benchmark.
@@ -142,7 +143,7 @@ pub async fn memory_bench(
                 text: synthetic_text(n, users),
                 scope: Scope::user(format!("user-{:04}", n % users)),
                 role: Some("user".into()),
-                metadata: Map::new(),
+                ..Default::default()
             })
             .collect();
         memory.add_many(records, Some("bench")).await?;

@@ -1,19 +1,19 @@
 //! `tourdesk memory …`: the memory engine from the shell, with `--json` on every read.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufReader, Read, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 use clap::Subcommand;
 use indicatif::{ProgressBar, ProgressStyle};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::{Map, Value};
 
 use tourdesk::inference::ChatModel;
 use tourdesk::memory::{
-    AddInput, AddRequest, EventKind, InferredAdd, Memory, MemoryItem, Message, MetadataFilter, NewMemory, Scope,
-    SearchRequest, DEFAULT_LIMIT,
+    import_jsonl, parse_expiration, AddInput, AddRequest, ImportLine, InferredAdd, Memory, MemoryItem, MetadataFilter,
+    Scope, SearchRequest, DEFAULT_LIMIT,
 };
 
 /// Whose memories: at least one id on writes; reads match every id given.
@@ -54,11 +54,14 @@ pub enum MemoryCommand {
         /// Let the chat model extract facts and reconcile them with stored memories (ADD/UPDATE/DELETE/NONE)
         #[arg(long)]
         infer: bool,
+        /// When the memory expires: YYYY-MM-DD (it lasts through that day, UTC) or an RFC 3339 time
+        #[arg(long)]
+        expires: Option<String>,
         /// Print JSON
         #[arg(long)]
         json: bool,
     },
-    /// Find the memories most similar to a query.
+    /// Find the memories most relevant to a query (vector similarity, keywords and dates).
     Search {
         /// What to look for
         query: String,
@@ -70,9 +73,15 @@ pub enum MemoryCommand {
         /// Most results
         #[arg(long, default_value_t = DEFAULT_LIMIT)]
         limit: usize,
-        /// Least similarity (cosine, -1..1)
+        /// Least cosine similarity to the query (-1..1)
         #[arg(long)]
         threshold: Option<f32>,
+        /// Show each result's score parts: vector, keyword, context, speaker, time, question
+        #[arg(long)]
+        explain: bool,
+        /// Include expired memories
+        #[arg(long)]
+        show_expired: bool,
         /// Print JSON
         #[arg(long)]
         json: bool,
@@ -117,11 +126,14 @@ pub enum MemoryCommand {
         /// Memory id
         id: String,
     },
-    /// Remove every memory in a scope and all their history.
+    /// Remove every memory in a scope and all their history, and the old table versions that still hold them, so
+    /// no byte of them stays on disk.
     Forget {
         #[command(flatten)]
         scope: ScopeArgs,
     },
+    /// Delete every memory whose expiration date has passed (each one's history records the deletion).
+    Cleanup,
     /// Show what happened to a memory, oldest first.
     History {
         /// Memory id
@@ -152,21 +164,6 @@ pub enum MemoryCommand {
         #[arg(long)]
         yes: bool,
     },
-}
-
-/// One line of an import or export.
-#[derive(Debug, Serialize, Deserialize)]
-struct Line {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    text: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    messages: Option<Vec<Message>>,
-    #[serde(flatten)]
-    scope: Scope,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    role: Option<String>,
-    #[serde(default)]
-    metadata: Map<String, Value>,
 }
 
 fn parse_object(what: &str, json: Option<&str>) -> Result<Map<String, Value>> {
@@ -215,7 +212,7 @@ impl MemoryCommand {
 pub async fn run(memory: Memory, chat: Option<Arc<dyn ChatModel>>, cmd: MemoryCommand) -> Result<()> {
     let actor = Some("cli".to_string());
     match cmd {
-        MemoryCommand::Add { text, scope, metadata, messages, infer, json } => {
+        MemoryCommand::Add { text, scope, metadata, messages, infer, expires, json } => {
             let input = match (text, messages) {
                 (Some(text), None) => AddInput::Text(text),
                 (None, Some(path)) => {
@@ -228,7 +225,8 @@ pub async fn run(memory: Memory, chat: Option<Arc<dyn ChatModel>>, cmd: MemoryCo
                 _ => bail!("give the text to remember, or --messages FILE"),
             };
             let metadata = parse_object("--metadata", metadata.as_deref())?;
-            let req = AddRequest { input, scope: scope.into(), metadata, actor };
+            let expiration_date = expires.as_deref().map(parse_expiration).transpose()?;
+            let req = AddRequest { input, scope: scope.into(), metadata, actor, expiration_date, ..Default::default() };
             let added = match chat.filter(|_| infer) {
                 Some(chat) => memory.add_inferred(req, chat.as_ref()).await?,
                 None => InferredAdd { results: memory.add(req).await?, ..Default::default() },
@@ -253,13 +251,15 @@ pub async fn run(memory: Memory, chat: Option<Arc<dyn ChatModel>>, cmd: MemoryCo
                 }
             }
         }
-        MemoryCommand::Search { query, scope, filter, limit, threshold, json } => {
+        MemoryCommand::Search { query, scope, filter, limit, threshold, explain, show_expired, json } => {
             let req = SearchRequest {
                 query,
                 scope: scope.into(),
                 filters: parse_filter(filter.as_deref())?,
                 limit,
                 threshold,
+                explain,
+                show_expired,
             };
             let hits = memory.search(&req).await?;
             if json {
@@ -268,7 +268,23 @@ pub async fn run(memory: Memory, chat: Option<Arc<dyn ChatModel>>, cmd: MemoryCo
                 println!("no memories found");
             } else {
                 for h in hits {
-                    println!("{:.3}  {}  {}", h.score, h.item.id, h.item.memory);
+                    match h.score_details {
+                        Some(d) => println!(
+                            "{:.3} = vector {:.3} + keyword {:.3} + context {:.3} + speaker {:.1} + time {:.2} + \
+                             question {:.1} (similarity {:.3})  {}  {}",
+                            h.score,
+                            d.vector,
+                            d.keyword,
+                            d.context,
+                            d.speaker,
+                            d.time,
+                            d.question,
+                            d.similarity,
+                            h.item.id,
+                            h.item.memory
+                        ),
+                        None => println!("{:.3}  {}  {}", h.score, h.item.id, h.item.memory),
+                    }
                 }
             }
         }
@@ -302,8 +318,18 @@ pub async fn run(memory: Memory, chat: Option<Arc<dyn ChatModel>>, cmd: MemoryCo
             println!("DELETE {id}: {}", event.memory);
         }
         MemoryCommand::Forget { scope } => {
-            let n = memory.forget(&scope.into()).await?;
-            println!("forgot {n} memories and their history");
+            let r = memory.forget(&scope.into()).await?;
+            println!(
+                "forgot {} memories and {} history entries; removed {} old table versions ({} bytes) that still held them",
+                r.memories, r.history_entries, r.versions_removed, r.bytes_removed
+            );
+        }
+        MemoryCommand::Cleanup => {
+            let deleted = memory.cleanup_expired(actor.as_deref()).await?;
+            for e in &deleted {
+                println!("DELETE {}: {}", e.id, e.memory);
+            }
+            println!("deleted {} expired memories", deleted.len());
         }
         MemoryCommand::History { id, json } => {
             let entries = memory.history(&id).await?;
@@ -334,7 +360,9 @@ pub async fn run(memory: Memory, chat: Option<Arc<dyn ChatModel>>, cmd: MemoryCo
                 None => Box::new(std::io::stdout().lock()),
             };
             for item in &items {
-                let line = Line {
+                let line = ImportLine {
+                    expiration_date: item.expiration_date,
+                    timestamp: Some(item.created_at),
                     text: Some(item.memory.clone()),
                     messages: None,
                     scope: item.scope.clone(),
@@ -357,7 +385,8 @@ pub async fn run(memory: Memory, chat: Option<Arc<dyn ChatModel>>, cmd: MemoryCo
     Ok(())
 }
 
-/// Reads JSONL in batches; a bad line is reported with its number and skipped, good lines are all imported.
+/// Reads JSONL with a progress bar; a bad line is reported with its number and skipped, good lines are all
+/// imported.
 async fn import(memory: &Memory, file: &PathBuf, batch: usize) -> Result<()> {
     let size = std::fs::metadata(file).map(|m| m.len()).unwrap_or(0);
     let bar = if size > 0 { ProgressBar::new(size) } else { ProgressBar::new_spinner() };
@@ -367,66 +396,18 @@ async fn import(memory: &Memory, file: &PathBuf, batch: usize) -> Result<()> {
             .progress_chars("=> "),
     );
     let reader = BufReader::new(open_input(file)?);
-    let (mut pending, mut added, mut duplicates, mut bad) = (Vec::new(), 0usize, 0usize, 0usize);
-    for (n, line) in reader.lines().enumerate() {
-        let line = line.with_context(|| format!("cannot read line {}", n + 1))?;
-        bar.inc(line.len() as u64 + 1);
-        if line.trim().is_empty() {
-            continue;
-        }
-        match parse_line(&line) {
-            Ok(records) => pending.extend(records),
-            Err(e) => {
-                bad += 1;
-                bar.suspend(|| eprintln!("line {}: {e}; skipped", n + 1));
-            }
-        }
-        if pending.len() >= batch {
-            let events = memory.add_many(std::mem::take(&mut pending), Some("import")).await?;
-            count(&events, &mut added, &mut duplicates);
-            bar.set_message(format!("{added} added"));
-        }
-    }
-    if !pending.is_empty() {
-        let events = memory.add_many(pending, Some("import")).await?;
-        count(&events, &mut added, &mut duplicates);
-    }
+    let report = import_jsonl(memory, reader, batch, |bytes, added| {
+        bar.set_position(bytes);
+        bar.set_message(format!("{added} added"));
+    })
+    .await?;
     bar.finish_and_clear();
-    memory.optimize().await?;
-    eprintln!("imported {added} memories ({duplicates} exact duplicates skipped)");
-    if bad > 0 {
-        bail!("{bad} line(s) were not imported; see the messages above");
+    for (line, why) in &report.skipped {
+        eprintln!("line {line}: {why}; skipped");
+    }
+    eprintln!("imported {} memories ({} exact duplicates skipped)", report.added, report.duplicates);
+    if !report.skipped.is_empty() {
+        bail!("{} line(s) were not imported; see the messages above", report.skipped.len());
     }
     Ok(())
-}
-
-fn count(events: &[tourdesk::memory::MemoryEvent], added: &mut usize, duplicates: &mut usize) {
-    for e in events {
-        match e.event {
-            EventKind::Add => *added += 1,
-            _ => *duplicates += 1,
-        }
-    }
-}
-
-fn parse_line(line: &str) -> Result<Vec<NewMemory>> {
-    let l: Line = serde_json::from_str(line).context("not a JSON object of the import format")?;
-    let records = match (l.text, l.messages) {
-        (Some(text), None) => vec![NewMemory { text, scope: l.scope, role: l.role, metadata: l.metadata }],
-        (None, Some(messages)) => messages
-            .into_iter()
-            .filter(|m| m.role != "system")
-            .map(|m| NewMemory {
-                text: m.content,
-                scope: l.scope.clone(),
-                role: Some(m.role),
-                metadata: l.metadata.clone(),
-            })
-            .collect(),
-        _ => bail!("needs exactly one of \"text\" or \"messages\""),
-    };
-    for r in &records {
-        r.validate()?;
-    }
-    Ok(records)
 }

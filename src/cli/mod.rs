@@ -100,6 +100,16 @@ pub enum BenchCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Evidence recall on a LoCoMo-format file: every turn imported as a raw memory (one user per conversation),
+    /// every question of categories 1–4 asked through `POST /search` of the server on loopback, in a temporary store.
+    Recall {
+        /// LoCoMo-format JSON (a list of {sample_id, conversation, qa})
+        #[arg(long)]
+        dataset: PathBuf,
+        /// Print the report as JSON
+        #[arg(long)]
+        json: bool,
+    },
     /// Time each local chat model: load, prompt and generation speed, and one inferred add of a two-message
     /// exchange (with and without the prompt-prefix cache), in a temporary store.
     Infer {

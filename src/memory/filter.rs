@@ -7,6 +7,7 @@
 
 use serde_json::{Map, Value};
 
+use super::types::Scope;
 use super::MemoryError;
 
 /// Longest accepted metadata key in a filter.
@@ -80,6 +81,79 @@ impl MetadataFilter {
     /// Whether this filter matches everything.
     pub fn is_all(&self) -> bool {
         matches!(self, Self::All)
+    }
+}
+
+/// The owner ids a mem0 2.x filter carries (`{"user_id": "a", …}` or `{"AND": [{"user_id": "a"}, …]}`, also as
+/// `{"user_id": {"eq": "a"}}`), taken out of it, and the metadata filter that remains.
+///
+/// Only conditions every match must meet are taken (top level, or directly inside a top-level `AND`); an id under
+/// `OR` or `NOT` is refused, since a scope is a conjunction.
+pub fn split_scope(value: &Value) -> Result<(Scope, MetadataFilter), MemoryError> {
+    let mut scope = Scope::default();
+    let rest = match value {
+        Value::Null => Value::Null,
+        Value::Object(map) => Value::Object(take_ids(map, &mut scope, true)?),
+        _ => return Err(invalid("a filter must be a JSON object")),
+    };
+    Ok((scope, MetadataFilter::parse(&rest)?))
+}
+
+fn take_ids(map: &Map<String, Value>, scope: &mut Scope, top: bool) -> Result<Map<String, Value>, MemoryError> {
+    let mut rest = Map::new();
+    for (key, value) in map {
+        let slot = match key.as_str() {
+            "user_id" => Some(&mut scope.user_id),
+            "agent_id" => Some(&mut scope.agent_id),
+            "run_id" => Some(&mut scope.run_id),
+            _ => None,
+        };
+        match (slot, key.as_str()) {
+            (Some(slot), _) => {
+                let id = match value {
+                    Value::String(s) => s.clone(),
+                    Value::Object(op) if op.len() == 1 && op.get("eq").is_some_and(Value::is_string) => {
+                        op["eq"].as_str().unwrap_or_default().to_string()
+                    }
+                    _ => return Err(invalid(format!("{key} must be a string (or {{\"eq\": string}})"))),
+                };
+                if slot.as_ref().is_some_and(|have| *have != id) {
+                    return Err(invalid(format!("{key} is given twice with different values")));
+                }
+                *slot = Some(id);
+            }
+            (None, "AND") if top => {
+                let items = value.as_array().ok_or_else(|| invalid("AND takes a list of filters"))?;
+                let mut kept = Vec::new();
+                for item in items {
+                    let Value::Object(m) = item else { return Err(invalid("AND takes a list of filter objects")) };
+                    let left = take_ids(m, scope, false)?;
+                    if !left.is_empty() {
+                        kept.push(Value::Object(left));
+                    }
+                }
+                if !kept.is_empty() {
+                    rest.insert(key.clone(), Value::Array(kept));
+                }
+            }
+            (None, "OR" | "NOT") if mentions_ids(value) => {
+                return Err(invalid("user_id, agent_id and run_id cannot be used under OR or NOT"));
+            }
+            _ => {
+                rest.insert(key.clone(), value.clone());
+            }
+        }
+    }
+    Ok(rest)
+}
+
+fn mentions_ids(value: &Value) -> bool {
+    match value {
+        Value::Object(m) => {
+            m.iter().any(|(k, v)| matches!(k.as_str(), "user_id" | "agent_id" | "run_id") || mentions_ids(v))
+        }
+        Value::Array(items) => items.iter().any(mentions_ids),
+        _ => false,
     }
 }
 
@@ -222,6 +296,22 @@ mod tests {
         assert!(f(json!({"missing": {"ne": 1}})));
         assert!(!f(json!({"missing": 1})));
         assert!(f(json!(null)));
+    }
+
+    #[test]
+    fn owner_ids_come_out_of_mem0_2_filters() {
+        let (scope, rest) = split_scope(&json!({"user_id": "alice", "category": "pets"})).unwrap();
+        assert_eq!(scope, Scope::user("alice"));
+        assert_eq!(rest, MetadataFilter::parse(&json!({"category": "pets"})).unwrap());
+        let (scope, rest) =
+            split_scope(&json!({"AND": [{"user_id": {"eq": "alice"}}, {"run_id": "call-1"}, {"n": {"gte": 2}}]}))
+                .unwrap();
+        assert_eq!(scope, Scope::user("alice").with_run("call-1"));
+        assert_eq!(rest, MetadataFilter::parse(&json!({"AND": [{"n": {"gte": 2}}]})).unwrap());
+        assert!(split_scope(&json!({"OR": [{"user_id": "a"}, {"user_id": "b"}]})).is_err());
+        assert!(split_scope(&json!({"user_id": "a", "AND": [{"user_id": "b"}]})).is_err());
+        assert!(split_scope(&json!({"user_id": 7})).is_err());
+        assert_eq!(split_scope(&json!(null)).unwrap(), (Scope::default(), MetadataFilter::All));
     }
 
     #[test]

@@ -335,8 +335,14 @@ impl Memory {
     }
 
     async fn add_fact(&self, fact: &str, req: &AddRequest) -> Result<Vec<MemoryEvent>, MemoryError> {
-        let record =
-            NewMemory { text: fact.to_string(), scope: req.scope.clone(), role: None, metadata: req.metadata.clone() };
+        let record = NewMemory {
+            text: fact.to_string(),
+            scope: req.scope.clone(),
+            metadata: req.metadata.clone(),
+            timestamp: req.timestamp,
+            expiration_date: req.expiration_date,
+            ..Default::default()
+        };
         self.add_many(vec![record], req.actor.as_deref()).await
     }
 

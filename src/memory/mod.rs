@@ -2,28 +2,35 @@
 //! and session, stored in LanceDB with embeddings from any [`Embedder`](crate::inference::Embedder).
 
 mod filter;
+mod import;
 mod infer;
+mod keyword;
+mod ranking;
 pub(crate) mod store;
+mod time;
 mod types;
 
-pub use filter::{MetadataFilter, Op};
+pub use filter::{split_scope, MetadataFilter, Op};
+pub use import::{import_jsonl, ImportLine, ImportReport};
 pub use infer::InferredAdd;
+pub use ranking::ScoreDetails;
 pub use types::{
-    AddInput, EventKind, HistoryEntry, MemoryEvent, MemoryItem, Message, NewMemory, Scope, SearchHit, MAX_ID_BYTES,
-    MAX_METADATA_BYTES, MAX_TEXT_BYTES,
+    parse_expiration, AddInput, EventKind, HistoryEntry, MemoryEvent, MemoryItem, Message, NewMemory, Scope, SearchHit,
+    MAX_ID_BYTES, MAX_METADATA_BYTES, MAX_TEXT_BYTES,
 };
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use lancedb::expr::{col, lit};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use tracing::{instrument, warn};
 
 use crate::inference::{EmbedderHandle, InferenceError};
+use ranking::{Candidate, QueryCues};
 use store::{exact_scope_expr, scope_expr, LanceStore, Row};
 use types::{validate_id, validate_metadata, validate_text};
 
@@ -34,6 +41,9 @@ pub const MAX_LIMIT: usize = 1000;
 /// Scopes with at most this many memories are searched exactly in Rust, their rows fetched while the query is
 /// embedded; bigger scopes use LanceDB's vector search after the embedding.
 pub const DEFAULT_EXACT_SEARCH_ROWS: usize = 2048;
+/// Candidates each retriever returns for a big scope before fusion: enough that an item ranked well by one and
+/// poorly by the other still meets the cut.
+const CANDIDATES: usize = 64;
 /// Writes between background compactions: LanceDB writes one small file per write, and reads slow down as
 /// they pile up.
 const COMPACT_EVERY: usize = 64;
@@ -96,19 +106,36 @@ pub struct SearchRequest {
     pub filters: MetadataFilter,
     /// Most results (1..=MAX_LIMIT).
     pub limit: usize,
-    /// Least cosine similarity a result may have.
+    /// Least cosine similarity to the query a result may have (mem0's `threshold`).
     pub threshold: Option<f32>,
+    /// Attach each result's score breakdown.
+    pub explain: bool,
+    /// Include expired memories.
+    pub show_expired: bool,
 }
 
 impl SearchRequest {
     /// A search in `scope` with default limit and no filters.
     pub fn new(query: impl Into<String>, scope: Scope) -> Self {
-        Self { query: query.into(), scope, filters: MetadataFilter::All, limit: DEFAULT_LIMIT, threshold: None }
+        Self {
+            query: query.into(),
+            scope,
+            filters: MetadataFilter::All,
+            limit: DEFAULT_LIMIT,
+            threshold: None,
+            explain: false,
+            show_expired: false,
+        }
+    }
+
+    /// Whether `item` passes the metadata filters and, unless expired ones are asked for, has not expired.
+    fn admits(&self, item: &MemoryItem, now: DateTime<Utc>) -> bool {
+        (self.show_expired || !item.expired(now)) && self.filters.matches(&item.metadata)
     }
 }
 
 /// An add.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct AddRequest {
     /// Text or messages.
     pub input: AddInput,
@@ -118,6 +145,34 @@ pub struct AddRequest {
     pub metadata: Map<String, Value>,
     /// Recorded in history as who made the change.
     pub actor: Option<String>,
+    /// When it happened, when not now (mem0's `timestamp`).
+    pub timestamp: Option<DateTime<Utc>>,
+    /// When the memories made expire.
+    pub expiration_date: Option<DateTime<Utc>>,
+}
+
+/// What `forget` removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
+pub struct ForgetReport {
+    /// Memories deleted.
+    pub memories: usize,
+    /// History entries deleted.
+    pub history_entries: usize,
+    /// Old table versions removed from disk (they still held the deleted rows).
+    pub versions_removed: usize,
+    /// Bytes of files removed from disk.
+    pub bytes_removed: u64,
+}
+
+/// What an update changes; `None` leaves a part as it is.
+#[derive(Debug, Clone, Default)]
+pub struct MemoryChange {
+    /// New text.
+    pub text: Option<String>,
+    /// New metadata (replaces the old object).
+    pub metadata: Option<Map<String, Value>>,
+    /// New expiration date; `Some(None)` removes it.
+    pub expiration_date: Option<Option<DateTime<Utc>>>,
 }
 
 /// The memory engine. Cheap to clone; clones share the store and the embedder.
@@ -165,9 +220,17 @@ impl Memory {
     /// Stores text, or each non-system message, as memories (exact duplicates in the scope are reported as NONE).
     #[instrument(skip_all, name = "memory.add")]
     pub async fn add(&self, req: AddRequest) -> Result<Vec<MemoryEvent>, MemoryError> {
+        let (timestamp, expiration_date) = (req.timestamp, req.expiration_date);
         let records: Vec<NewMemory> = match req.input {
             AddInput::Text(text) => {
-                vec![NewMemory { text, scope: req.scope, role: None, metadata: req.metadata }]
+                vec![NewMemory {
+                    text,
+                    scope: req.scope,
+                    role: None,
+                    metadata: req.metadata,
+                    timestamp,
+                    expiration_date,
+                }]
             }
             AddInput::Messages(messages) => messages
                 .into_iter()
@@ -177,6 +240,8 @@ impl Memory {
                     scope: req.scope.clone(),
                     role: Some(m.role),
                     metadata: req.metadata.clone(),
+                    timestamp,
+                    expiration_date,
                 })
                 .collect(),
         };
@@ -224,8 +289,10 @@ impl Memory {
         let now = Utc::now();
         let mut rows = Vec::with_capacity(fresh.len());
         let mut history = Vec::with_capacity(fresh.len());
-        for (&i, vector) in fresh.iter().zip(vectors) {
+        for (n, (&i, vector)) in fresh.iter().zip(vectors).enumerate() {
             let r = &records[i];
+            // One microsecond apart, so the order of a batch (a conversation's turns) survives in created_at.
+            let stored = now + chrono::Duration::microseconds(n as i64);
             let item = MemoryItem {
                 id: events[i].id.clone(),
                 memory: r.text.clone(),
@@ -233,8 +300,9 @@ impl Memory {
                 scope: r.scope.clone(),
                 role: r.role.clone(),
                 metadata: r.metadata.clone(),
-                created_at: now,
-                updated_at: now,
+                created_at: r.timestamp.unwrap_or(stored),
+                updated_at: stored,
+                expiration_date: r.expiration_date,
             };
             history.push((entry(&item.id, None, Some(&item.memory), EventKind::Add, actor), r.scope.clone()));
             rows.push(Row { item, vector });
@@ -270,39 +338,70 @@ impl Memory {
             .collect())
     }
 
-    /// Memories in the scope most similar to the query, best first.
+    /// The scope's memories most relevant to the query, best first: vector similarity fused with keyword
+    /// relevance, the conversation around each memory, its speaker and the period the query names (see
+    /// [`ScoreDetails`]).
     #[instrument(skip_all, name = "memory.search", fields(limit = req.limit))]
     pub async fn search(&self, req: &SearchRequest) -> Result<Vec<SearchHit>, MemoryError> {
         req.scope.validate()?;
         validate_text(&req.query).map_err(|_| MemoryError::Invalid("search query is empty or too long".into()))?;
         check_limit(req.limit)?;
+        let now = Utc::now();
         let filter = scope_expr(&req.scope);
-        let threshold = req.threshold.unwrap_or(f32::NEG_INFINITY);
+        let cues = QueryCues::new(&req.query, time::query_time(&req.query, now));
         // Embed the query and fetch a small scope at the same time; score exactly when the scope is small.
         let (vector, rows) = tokio::join!(
             self.inner.embedder.embed_one(&req.query),
             self.inner.store.scope_rows(filter.clone(), self.inner.exact_search_rows)
         );
         let vector = vector?;
-        if let Some(rows) = rows? {
-            let mut scored: Vec<(MemoryItem, f32)> = rows
-                .into_iter()
-                .map(|row| {
-                    let score = cosine(&row.vector, &vector);
-                    (row.item, score)
+        if let Some(mut rows) = rows? {
+            // In creation order (stable: a batch's order is kept), so each memory knows its neighbours. Scores are
+            // computed over the whole scope, as the index path's statistics are; the filters come after.
+            rows.sort_by_key(|r| r.item.created_at);
+            let neighbours = conversation_neighbours(&rows);
+            let own: Vec<Vec<String>> = rows.iter().map(|r| keyword::terms(&r.item.memory)).collect();
+            // A memory's keyword document includes the memory before it: the question a turn answers.
+            let docs: Vec<Vec<String>> = neighbours
+                .iter()
+                .enumerate()
+                .map(|(i, (before, _))| match before {
+                    Some(j) => own[*j].iter().chain(&own[i]).cloned().collect(),
+                    None => own[i].clone(),
                 })
                 .collect();
-            scored.sort_by(|a, b| b.1.total_cmp(&a.1));
-            return Ok(select_hits(scored, req, threshold));
+            let bm25 = keyword::bm25(&keyword::terms(&req.query), &docs);
+            let candidates = rows
+                .into_iter()
+                .zip(bm25)
+                .map(|(row, bm25)| Candidate { similarity: cosine(&row.vector, &vector), bm25, item: row.item })
+                .collect();
+            return Ok(select_hits(ranking::rank(candidates, Some(&neighbours), &cues), req, now));
         }
-        // Metadata filters run after the vector search, so ask for more candidates until enough pass or the
-        // scope runs out.
-        let mut k = if req.filters.is_all() { req.limit } else { (req.limit * 4).max(32) };
+        // A big scope: the nearest memories by vector and the best by LanceDB's full-text index, fused. Filters
+        // run after retrieval, so ask for more candidates until enough pass or the scope runs out.
+        let mut k = (req.limit * 4).max(CANDIDATES);
         loop {
-            let found = self.inner.store.nearest(&vector, filter.clone(), k).await?;
-            let exhausted = found.len() < k || found.last().is_some_and(|(_, s)| *s < threshold);
-            let hits = select_hits(found, req, threshold);
-            if hits.len() >= req.limit || exhausted || req.filters.is_all() {
+            let (dense, keyword) = tokio::join!(
+                self.inner.store.nearest(&vector, filter.clone(), k),
+                self.inner.store.full_text(&req.query, filter.clone(), k)
+            );
+            let (dense, keyword) = (dense?, keyword?);
+            let exhausted = dense.len() < k && keyword.len() < k;
+            let mut found: HashMap<String, Candidate> = HashMap::new();
+            for (item, similarity) in dense {
+                found.insert(item.id.clone(), Candidate { item, similarity, bm25: 0.0 });
+            }
+            for (row, bm25) in keyword {
+                let similarity = cosine(&row.vector, &vector);
+                found.entry(row.item.id.clone()).or_insert(Candidate { item: row.item, similarity, bm25: 0.0 }).bm25 =
+                    bm25;
+            }
+            let admitted = found.values().filter(|c| req.admits(&c.item, now)).count();
+            let mut candidates: Vec<Candidate> = found.into_values().collect();
+            candidates.sort_by_key(|c| c.item.created_at);
+            let hits = select_hits(ranking::rank(candidates, None, &cues), req, now);
+            if admitted >= req.limit || exhausted {
                 return Ok(hits);
             }
             k *= 4;
@@ -321,18 +420,30 @@ impl Memory {
             .ok_or_else(|| MemoryError::NotFound(id.to_string()))
     }
 
-    /// Memories in the scope that match the filters, most recently changed first, at most `limit`.
-    #[instrument(skip_all, name = "memory.get_all")]
+    /// Unexpired memories in the scope that match the filters, most recently changed first, at most `limit`.
     pub async fn get_all(
         &self,
         scope: &Scope,
         filters: &MetadataFilter,
         limit: usize,
     ) -> Result<Vec<MemoryItem>, MemoryError> {
+        self.list(scope, filters, limit, false).await
+    }
+
+    /// [`Memory::get_all`], with expired memories too when `show_expired`.
+    #[instrument(skip_all, name = "memory.list")]
+    pub async fn list(
+        &self,
+        scope: &Scope,
+        filters: &MetadataFilter,
+        limit: usize,
+        show_expired: bool,
+    ) -> Result<Vec<MemoryItem>, MemoryError> {
         scope.validate()?;
         check_limit(limit)?;
+        let now = Utc::now();
         let mut items = self.inner.store.find(scope_expr(scope), None).await?;
-        items.retain(|i| filters.matches(&i.metadata));
+        items.retain(|i| (show_expired || !i.expired(now)) && filters.matches(&i.metadata));
         items.sort_by(|a, b| b.updated_at.cmp(&a.updated_at).then_with(|| a.id.cmp(&b.id)));
         items.truncate(limit);
         Ok(items)
@@ -352,7 +463,6 @@ impl Memory {
     }
 
     /// Replaces a memory's text (re-embedding it) and, when given, its metadata.
-    #[instrument(skip_all, name = "memory.update")]
     pub async fn update(
         &self,
         id: &str,
@@ -360,26 +470,48 @@ impl Memory {
         metadata: Option<Map<String, Value>>,
         actor: Option<&str>,
     ) -> Result<MemoryEvent, MemoryError> {
-        validate_text(text)?;
-        if let Some(m) = &metadata {
+        self.change(id, MemoryChange { text: Some(text.to_string()), metadata, ..Default::default() }, actor).await
+    }
+
+    /// Changes what `change` names of a memory: its text (re-embedded; history keeps the old one), its metadata,
+    /// its expiration date. Nothing named is an error.
+    #[instrument(skip_all, name = "memory.update")]
+    pub async fn change(
+        &self,
+        id: &str,
+        change: MemoryChange,
+        actor: Option<&str>,
+    ) -> Result<MemoryEvent, MemoryError> {
+        if change.text.is_none() && change.metadata.is_none() && change.expiration_date.is_none() {
+            return Err(MemoryError::Invalid("nothing to change: give text, metadata or expiration_date".into()));
+        }
+        if let Some(text) = &change.text {
+            validate_text(text)?;
+        }
+        if let Some(m) = &change.metadata {
             validate_metadata(m)?;
         }
         let old = self.get(id).await?;
-        let vector = self.inner.embedder.embed_one(text).await?;
+        let text = change.text.unwrap_or_else(|| old.memory.clone());
+        let vector = match text == old.memory {
+            true => self.inner.store.vector(id).await?,
+            false => self.inner.embedder.embed_one(&text).await?,
+        };
         let item = MemoryItem {
-            memory: text.to_string(),
-            hash: text_hash(text),
-            metadata: metadata.unwrap_or_else(|| old.metadata.clone()),
+            memory: text.clone(),
+            hash: text_hash(&text),
+            metadata: change.metadata.unwrap_or_else(|| old.metadata.clone()),
             updated_at: Utc::now(),
+            expiration_date: change.expiration_date.unwrap_or(old.expiration_date),
             ..old.clone()
         };
         self.inner.store.upsert(&[Row { item, vector }]).await?;
-        let history = entry(id, Some(&old.memory), Some(text), EventKind::Update, actor);
+        let history = entry(id, Some(&old.memory), Some(&text), EventKind::Update, actor);
         self.inner.store.append_history(&[(history, old.scope.clone())]).await?;
         self.wrote(1);
         Ok(MemoryEvent {
             id: id.to_string(),
-            memory: text.to_string(),
+            memory: text,
             event: EventKind::Update,
             previous_memory: Some(old.memory),
         })
@@ -414,15 +546,42 @@ impl Memory {
         Ok(items.len())
     }
 
-    /// Removes every memory in the scope and all their history, leaving no trace. Returns how many memories.
+    /// Removes every memory in the scope and all their history, leaving no trace on disk: the data files that held
+    /// them are rewritten and every older table version is removed (see [`ForgetReport`]).
     #[instrument(skip_all, name = "memory.forget")]
-    pub async fn forget(&self, scope: &Scope) -> Result<usize, MemoryError> {
+    pub async fn forget(&self, scope: &Scope) -> Result<ForgetReport, MemoryError> {
         scope.validate()?;
-        let count = self.inner.store.find(scope_expr(scope), None).await?.len();
-        self.inner.store.delete(&scope_expr(scope)).await?;
-        self.inner.store.delete_history(scope).await?;
+        // Deleted by id, not by owner: a delete's filter is kept in the table's transaction log, and the owner
+        // (a phone number) is part of what must go.
+        let ids: Vec<String> =
+            self.inner.store.find(scope_expr(scope), None).await?.into_iter().map(|i| i.id).collect();
+        let memories = self.inner.store.delete_ids(&ids).await?;
+        let history_entries = self.inner.store.delete_history(scope).await?;
+        let purged = self.inner.store.purge().await?;
+        Ok(ForgetReport { memories, history_entries, versions_removed: purged.versions, bytes_removed: purged.bytes })
+    }
+
+    /// Deletes every memory that has expired, recording a DELETE in each one's history. Returns what was deleted.
+    #[instrument(skip_all, name = "memory.cleanup")]
+    pub async fn cleanup_expired(&self, actor: Option<&str>) -> Result<Vec<MemoryEvent>, MemoryError> {
+        let now = Utc::now();
+        let mut expired = self.inner.store.find(col("expires_at").is_not_null(), None).await?;
+        expired.retain(|i| i.expired(now));
+        if expired.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids = expired.iter().map(|i| lit(i.id.clone())).collect();
+        self.inner.store.delete(&col("id").in_list(ids, false)).await?;
+        let history: Vec<_> = expired
+            .iter()
+            .map(|i| (entry(&i.id, Some(&i.memory), None, EventKind::Delete, actor), i.scope.clone()))
+            .collect();
+        self.inner.store.append_history(&history).await?;
         self.wrote(1);
-        Ok(count)
+        Ok(expired
+            .into_iter()
+            .map(|i| MemoryEvent { id: i.id, memory: i.memory, event: EventKind::Delete, previous_memory: None })
+            .collect())
     }
 
     /// Every event of one memory, oldest first (also after the memory was deleted).
@@ -437,6 +596,20 @@ impl Memory {
     pub async fn reset(&self) -> Result<(), MemoryError> {
         self.inner.store.clear().await?;
         self.inner.store.optimize().await
+    }
+
+    /// Every user, agent and run that owns memories, by (`"user"`/`"agent"`/`"run"`, id), with how many it owns.
+    #[instrument(skip_all, name = "memory.owners")]
+    pub async fn owners(&self) -> Result<std::collections::BTreeMap<(&'static str, String), usize>, MemoryError> {
+        let mut out = std::collections::BTreeMap::new();
+        for scope in self.inner.store.owners().await? {
+            for (kind, id) in [("user", scope.user_id), ("agent", scope.agent_id), ("run", scope.run_id)] {
+                if let Some(id) = id {
+                    *out.entry((kind, id)).or_default() += 1;
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// Number of memories stored (all scopes).
@@ -464,14 +637,35 @@ impl Memory {
     }
 }
 
-/// The best `req.limit` of `scored` (best first) that pass the threshold and the metadata filters.
-fn select_hits(scored: Vec<(MemoryItem, f32)>, req: &SearchRequest, threshold: f32) -> Vec<SearchHit> {
-    scored
+/// The best `req.limit` of `ranked` (best first) that the request admits and whose similarity reaches the
+/// threshold, with their breakdown when asked for.
+fn select_hits(ranked: Vec<(MemoryItem, ScoreDetails)>, req: &SearchRequest, now: DateTime<Utc>) -> Vec<SearchHit> {
+    let threshold = req.threshold.unwrap_or(f32::NEG_INFINITY);
+    ranked
         .into_iter()
-        .filter(|(item, score)| *score >= threshold && req.filters.matches(&item.metadata))
+        .filter(|(item, details)| details.similarity >= threshold && req.admits(item, now))
         .take(req.limit)
-        .map(|(item, score)| SearchHit { item, score })
+        .map(|(item, details)| SearchHit {
+            item,
+            score: details.total(),
+            score_details: req.explain.then_some(details),
+        })
         .collect()
+}
+
+/// For rows in creation order: the rows just before and after each one in the same conversation (same agent and
+/// run).
+fn conversation_neighbours(rows: &[Row]) -> Vec<(Option<usize>, Option<usize>)> {
+    let mut out = vec![(None, None); rows.len()];
+    let mut last: HashMap<(Option<&str>, Option<&str>), usize> = HashMap::new();
+    for (i, row) in rows.iter().enumerate() {
+        let key = (row.item.scope.agent_id.as_deref(), row.item.scope.run_id.as_deref());
+        if let Some(j) = last.insert(key, i) {
+            out[i].0 = Some(j);
+            out[j].1 = Some(i);
+        }
+    }
+    out
 }
 
 /// Cosine similarity, as LanceDB's cosine distance (1 - this) computes it.

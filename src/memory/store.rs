@@ -17,13 +17,15 @@ use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use chrono::{DateTime, Utc};
 use futures::TryStreamExt;
 use lancedb::expr::{col, lit, DfExpr};
+use lancedb::index::scalar::FullTextSearchQuery;
 use lancedb::index::Index;
 use lancedb::query::{ExecutableQuery, QueryBase, Select};
-use lancedb::table::OptimizeAction;
+use lancedb::table::{CompactionOptions, NewColumnTransform, OptimizeAction};
 use lancedb::{DistanceType, Table};
 use serde_json::{Map, Value};
 use tracing::instrument;
 
+use super::keyword;
 use super::types::{EventKind, HistoryEntry, MemoryItem, Scope};
 use super::MemoryError;
 
@@ -33,13 +35,12 @@ const META_MODEL: &str = "tourdesk.embedder.model_id";
 const META_DIM: &str = "tourdesk.embedder.dim";
 /// Name of the history table, shared by every memories table (memory ids are UUIDs).
 const HISTORY_TABLE: &str = "memory_history";
+/// Ids per delete when deleting by id.
+const DELETE_CHUNK: usize = 1024;
 /// Rows above which a scalar index on `user_id` pays for itself.
 const INDEX_AT_ROWS: usize = 10_000;
 /// Columns read back for a memory (everything but the vector).
-const ITEM_COLUMNS: [&str; 10] =
-    ["id", "text", "hash", "user_id", "agent_id", "run_id", "role", "metadata", "created_at", "updated_at"];
-/// Columns read back from a vector search: the memory and its distance.
-const HIT_COLUMNS: [&str; 11] = [
+const ITEM_COLUMNS: [&str; 11] = [
     "id",
     "text",
     "hash",
@@ -50,8 +51,32 @@ const HIT_COLUMNS: [&str; 11] = [
     "metadata",
     "created_at",
     "updated_at",
+    "expires_at",
+];
+/// Columns read back from a vector search: the memory and its distance.
+const HIT_COLUMNS: [&str; 12] = [
+    "id",
+    "text",
+    "hash",
+    "user_id",
+    "agent_id",
+    "run_id",
+    "role",
+    "metadata",
+    "created_at",
+    "updated_at",
+    "expires_at",
     "_distance",
 ];
+
+/// What a purge removed from disk.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct PurgeStats {
+    /// Old table versions removed.
+    pub versions: usize,
+    /// Bytes of files removed.
+    pub bytes: u64,
+}
 
 /// A memory row on its way in: the item plus its vector.
 pub(crate) struct Row {
@@ -90,9 +115,15 @@ fn memories_schema(model_id: &str, dim: usize) -> SchemaRef {
         text("metadata", false),
         Field::new("created_at", timestamp_type(), false),
         Field::new("updated_at", timestamp_type(), false),
+        expires_field(),
     ];
     let meta = HashMap::from([(META_MODEL.to_string(), model_id.to_string()), (META_DIM.to_string(), dim.to_string())]);
     Arc::new(Schema::new_with_metadata(fields, meta))
+}
+
+/// When a memory expires (added in 0.2; tables made before get it, empty, when opened).
+fn expires_field() -> Field {
+    Field::new("expires_at", timestamp_type(), true)
 }
 
 fn history_schema() -> SchemaRef {
@@ -167,6 +198,10 @@ impl LanceStore {
                 configured: format!("{model_id} ({dim}-d)"),
             });
         }
+        if found.field_with_name("expires_at").is_err() {
+            let added = Arc::new(Schema::new(vec![expires_field()]));
+            memories.add_columns().transform(NewColumnTransform::AllNulls(added)).execute().await?;
+        }
         let history = open_or_create(&db, HISTORY_TABLE, history_schema()).await?;
         Ok(Self { memories, history, schema, dim })
     }
@@ -206,6 +241,11 @@ impl LanceStore {
             Arc::new(StringArray::from(metadata)),
             times(&|i| i.created_at),
             times(&|i| i.updated_at),
+            {
+                let mut b = TimestampMicrosecondBuilder::new().with_timezone("UTC");
+                rows.iter().for_each(|r| b.append_option(r.item.expiration_date.map(|t| t.timestamp_micros())));
+                Arc::new(b.finish())
+            },
         ];
         Ok(RecordBatch::try_new(self.schema.clone(), columns)?)
     }
@@ -267,21 +307,18 @@ impl LanceStore {
         }
         let mut rows = Vec::new();
         for batch in &batches {
-            let vectors = batch
-                .column_by_name("vector")
-                .and_then(|c| c.as_any().downcast_ref::<FixedSizeListArray>())
-                .ok_or_else(|| MemoryError::Corrupt("column vector is missing or not a vector".into()))?;
-            let values = vectors
-                .values()
-                .as_any()
-                .downcast_ref::<Float32Array>()
-                .ok_or_else(|| MemoryError::Corrupt("vectors are not f32".into()))?;
-            for (i, item) in items_from_batch(batch)?.into_iter().enumerate() {
-                let vector = values.values()[i * self.dim..(i + 1) * self.dim].to_vec();
-                rows.push(Row { item, vector });
-            }
+            rows.extend(self.rows_from_batch(batch)?);
         }
         Ok(Some(rows))
+    }
+
+    /// The stored vector of memory `id`.
+    pub(crate) async fn vector(&self, id: &str) -> Result<Vec<f32>, MemoryError> {
+        self.scope_rows(col("id").eq(lit(id.to_string())), 1)
+            .await?
+            .and_then(|mut rows| rows.pop())
+            .map(|row| row.vector)
+            .ok_or_else(|| MemoryError::NotFound(id.to_string()))
     }
 
     /// The `k` memories nearest to `vector` among those matching `filter`, nearest first, with cosine similarity.
@@ -318,11 +355,91 @@ impl LanceStore {
         Ok(out)
     }
 
-    /// Deletes the memories matching `filter`.
+    /// The `k` memories matching `filter` with the best BM25 for `query` by the full-text index (rows written since
+    /// the index was last refreshed are searched without it), best first, with their vectors.
+    #[instrument(skip_all, name = "store.full_text", fields(k))]
+    pub(crate) async fn full_text(
+        &self,
+        query: &str,
+        filter: DfExpr,
+        k: usize,
+    ) -> Result<Vec<(Row, f32)>, MemoryError> {
+        let search = FullTextSearchQuery::new(query.to_string())
+            .with_column("text".to_string())
+            .map_err(|e| MemoryError::Corrupt(format!("full-text search on column text: {e}")))?;
+        let mut columns = ITEM_COLUMNS.to_vec();
+        columns.extend(["vector", "_score"]);
+        let batches: Vec<RecordBatch> = self
+            .memories
+            .query()
+            .full_text_search(search)
+            .only_if_expr(filter)
+            .select(Select::columns(&columns[..]))
+            .limit(k)
+            .execute()
+            .await?
+            .try_collect()
+            .await?;
+        let mut out = Vec::new();
+        for batch in &batches {
+            let scores = batch
+                .column_by_name("_score")
+                .and_then(|c| c.as_any().downcast_ref::<Float32Array>())
+                .ok_or_else(|| MemoryError::Corrupt("full-text search returned no _score column".into()))?;
+            for (i, row) in self.rows_from_batch(batch)?.into_iter().enumerate() {
+                out.push((row, scores.value(i)));
+            }
+        }
+        out.sort_by(|a, b| b.1.total_cmp(&a.1));
+        Ok(out)
+    }
+
+    /// Memories with their vectors from a batch that has the item columns and `vector`.
+    fn rows_from_batch(&self, batch: &RecordBatch) -> Result<Vec<Row>, MemoryError> {
+        let vectors = batch
+            .column_by_name("vector")
+            .and_then(|c| c.as_any().downcast_ref::<FixedSizeListArray>())
+            .ok_or_else(|| MemoryError::Corrupt("column vector is missing or not a vector".into()))?;
+        let values = vectors
+            .values()
+            .as_any()
+            .downcast_ref::<Float32Array>()
+            .ok_or_else(|| MemoryError::Corrupt("vectors are not f32".into()))?;
+        Ok(items_from_batch(batch)?
+            .into_iter()
+            .enumerate()
+            .map(|(i, item)| Row { item, vector: values.values()[i * self.dim..(i + 1) * self.dim].to_vec() })
+            .collect())
+    }
+
+    /// Deletes the memories matching `filter`; returns how many.
     #[instrument(skip_all, name = "store.delete")]
-    pub(crate) async fn delete(&self, filter: &DfExpr) -> Result<(), MemoryError> {
-        self.memories.delete(filter).await?;
-        Ok(())
+    pub(crate) async fn delete(&self, filter: &DfExpr) -> Result<usize, MemoryError> {
+        Ok(self.memories.delete(filter).await?.num_deleted_rows as usize)
+    }
+
+    /// The owner ids of every memory.
+    #[instrument(skip_all, name = "store.owners")]
+    pub(crate) async fn owners(&self) -> Result<Vec<Scope>, MemoryError> {
+        let batches: Vec<RecordBatch> = self
+            .memories
+            .query()
+            .select(Select::columns(&["user_id", "agent_id", "run_id"]))
+            .execute()
+            .await?
+            .try_collect()
+            .await?;
+        let mut out = Vec::new();
+        for batch in &batches {
+            let (user, agent, run) =
+                (string_col(batch, "user_id")?, string_col(batch, "agent_id")?, string_col(batch, "run_id")?);
+            out.extend((0..batch.num_rows()).map(|i| Scope {
+                user_id: opt(user, i),
+                agent_id: opt(agent, i),
+                run_id: opt(run, i),
+            }));
+        }
+        Ok(out)
     }
 
     /// Number of memories in the table.
@@ -385,10 +502,39 @@ impl LanceStore {
         Ok(out)
     }
 
-    /// Deletes the history entries of memories owned by `scope`.
-    pub(crate) async fn delete_history(&self, scope: &Scope) -> Result<(), MemoryError> {
-        self.history.delete(&scope_expr(scope)).await?;
-        Ok(())
+    /// Deletes the memories with these ids; returns how many.
+    pub(crate) async fn delete_ids(&self, ids: &[String]) -> Result<usize, MemoryError> {
+        let mut deleted = 0;
+        for chunk in ids.chunks(DELETE_CHUNK) {
+            let list = chunk.iter().map(|id| lit(id.clone())).collect();
+            deleted += self.delete(&col("id").in_list(list, false)).await?;
+        }
+        Ok(deleted)
+    }
+
+    /// Deletes the history entries of memories owned by `scope` (by entry id, like [`LanceStore::delete_ids`]);
+    /// returns how many.
+    pub(crate) async fn delete_history(&self, scope: &Scope) -> Result<usize, MemoryError> {
+        let batches: Vec<RecordBatch> = self
+            .history
+            .query()
+            .only_if_expr(scope_expr(scope))
+            .select(Select::columns(&["id"]))
+            .execute()
+            .await?
+            .try_collect()
+            .await?;
+        let mut ids = Vec::new();
+        for batch in &batches {
+            let id = string_col(batch, "id")?;
+            ids.extend((0..batch.num_rows()).map(|i| id.value(i).to_string()));
+        }
+        let mut deleted = 0;
+        for chunk in ids.chunks(DELETE_CHUNK) {
+            let list = chunk.iter().map(|id| lit(id.clone())).collect();
+            deleted += self.history.delete(&col("id").in_list(list, false)).await?.num_deleted_rows as usize;
+        }
+        Ok(deleted)
     }
 
     /// Deletes every memory and every history entry.
@@ -398,17 +544,65 @@ impl LanceStore {
         Ok(())
     }
 
-    /// Compacts small writes into larger files and keeps the `user_id` index current (creating it once the table
-    /// is big enough for it to pay).
+    /// Compacts small writes into larger files and keeps the indexes current: the `user_id` index and the
+    /// full-text index on `text` are created once the table is big enough for them to pay.
     #[instrument(skip_all, name = "store.optimize")]
     pub(crate) async fn optimize(&self) -> Result<(), MemoryError> {
-        let has_index = self.memories.list_indices().await?.iter().any(|i| i.columns == ["user_id"]);
-        if !has_index && self.count().await? >= INDEX_AT_ROWS {
-            self.memories.create_index(&["user_id"], Index::BTree(Default::default())).execute().await?;
+        let indices = self.memories.list_indices().await?;
+        let has = |column: &str| indices.iter().any(|i| i.columns == [column]);
+        if (!has("user_id") || !has("text")) && self.count().await? >= INDEX_AT_ROWS {
+            if !has("user_id") {
+                self.memories.create_index(&["user_id"], Index::BTree(Default::default())).execute().await?;
+            }
+            if !has("text") {
+                self.memories.create_index(&["text"], Index::FTS(keyword::fts_params())).execute().await?;
+            }
         }
         self.memories.optimize(OptimizeAction::All).await?;
         self.history.optimize(OptimizeAction::All).await?;
         Ok(())
+    }
+
+    /// Makes deleted rows unrecoverable: rewrites every data file that still holds a deleted row, rebuilds the
+    /// full-text index from the live rows (its vocabulary would keep deleted words), and removes every older
+    /// version of both tables with the files only they used. Returns the table versions removed.
+    #[instrument(skip_all, name = "store.purge")]
+    pub(crate) async fn purge(&self) -> Result<PurgeStats, MemoryError> {
+        let compact = || OptimizeAction::Compact {
+            options: CompactionOptions {
+                materialize_deletions: true,
+                materialize_deletions_threshold: 0.0,
+                ..Default::default()
+            },
+            remap_options: None,
+        };
+        // Files no version references are removed only when older than this: a concurrent writer's files in
+        // flight are never touched, while our own old versions go at once.
+        let prune = || OptimizeAction::Prune {
+            older_than: Some(chrono::Duration::zero()),
+            delete_unverified: Some(false),
+            error_if_tagged_old_versions: Some(true),
+        };
+        let mut stats = PurgeStats::default();
+        for table in [&self.memories, &self.history] {
+            table.optimize(compact()).await?;
+            // Indexes are rebuilt from the live rows: the full-text vocabulary would keep deleted words, the
+            // owner index deleted owners.
+            for index in table.list_indices().await? {
+                let rebuilt = match index.columns.as_slice() {
+                    [c] if c == "text" => Index::FTS(keyword::fts_params()),
+                    [c] if c == "user_id" => Index::BTree(Default::default()),
+                    _ => continue,
+                };
+                table.create_index(&index.columns, rebuilt).replace(true).execute().await?;
+            }
+            let removed = table.optimize(prune()).await?;
+            if let Some(p) = removed.prune {
+                stats.versions += p.old_versions as usize;
+                stats.bytes += p.bytes_removed;
+            }
+        }
+        Ok(stats)
     }
 }
 
@@ -439,6 +633,7 @@ fn items_from_batch(batch: &RecordBatch) -> Result<Vec<MemoryItem>, MemoryError>
         ["id", "text", "hash", "user_id", "agent_id", "run_id", "role", "metadata"].map(|n| string_col(batch, n));
     let (id, text, hash, user, agent, run, role, meta) = (id?, text?, hash?, user?, agent?, run?, role?, meta?);
     let (created, updated) = (time_col(batch, "created_at")?, time_col(batch, "updated_at")?);
+    let expires = time_col(batch, "expires_at")?;
     (0..batch.num_rows())
         .map(|i| {
             let metadata: Map<String, Value> = serde_json::from_str(meta.value(i))
@@ -452,6 +647,7 @@ fn items_from_batch(batch: &RecordBatch) -> Result<Vec<MemoryItem>, MemoryError>
                 metadata,
                 created_at: time(created, i)?,
                 updated_at: time(updated, i)?,
+                expiration_date: if expires.is_valid(i) { Some(time(expires, i)?) } else { None },
             })
         })
         .collect()

@@ -92,16 +92,29 @@ pub struct MemoryItem {
     pub created_at: DateTime<Utc>,
     /// When it last changed.
     pub updated_at: DateTime<Utc>,
+    /// When it expires: left out of searches and listings from then on (unless asked for), deleted by cleanup.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expiration_date: Option<DateTime<Utc>>,
 }
 
-/// A memory found by a search, with its cosine similarity to the query (1 is identical).
+impl MemoryItem {
+    /// Whether it has expired at `now`.
+    pub fn expired(&self, now: DateTime<Utc>) -> bool {
+        self.expiration_date.is_some_and(|t| t <= now)
+    }
+}
+
+/// A memory found by a search, with its relevance to the query.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SearchHit {
     /// The memory.
     #[serde(flatten)]
     pub item: MemoryItem,
-    /// Cosine similarity in [-1, 1].
+    /// Relevance: the sum of the parts `score_details` lists (about 0 to 2; only the order is meaningful).
     pub score: f32,
+    /// The parts of `score`, when the search asked to explain.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub score_details: Option<super::ranking::ScoreDetails>,
 }
 
 /// A chat message, as mem0 takes them.
@@ -111,6 +124,29 @@ pub struct Message {
     pub role: String,
     /// What was said.
     pub content: String,
+}
+
+impl Default for AddInput {
+    fn default() -> Self {
+        Self::Text(String::new())
+    }
+}
+
+/// Reads an expiration date as people and mem0 write it: `2030-01-31` (the memory lasts through that day, UTC) or
+/// an RFC 3339 time.
+pub fn parse_expiration(s: &str) -> Result<DateTime<Utc>, MemoryError> {
+    let s = s.trim();
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.succ_opt())
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|t| t.and_utc())
+        .ok_or_else(|| {
+            MemoryError::Invalid(format!("expiration_date {s:?} is not a date (YYYY-MM-DD) or an RFC 3339 time"))
+        })
 }
 
 /// What `add` stores: plain text, or the messages of an exchange.
@@ -124,7 +160,7 @@ pub enum AddInput {
 }
 
 /// A new memory on its way into the store (one line of an import, one message of an add).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct NewMemory {
     /// The text.
     pub text: String,
@@ -134,6 +170,10 @@ pub struct NewMemory {
     pub role: Option<String>,
     /// JSON object.
     pub metadata: Map<String, Value>,
+    /// When it happened, when not now (mem0's `timestamp`): becomes its `created_at`.
+    pub timestamp: Option<DateTime<Utc>>,
+    /// When it expires.
+    pub expiration_date: Option<DateTime<Utc>>,
 }
 
 /// What happened to a memory.

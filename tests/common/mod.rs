@@ -99,3 +99,13 @@ pub async fn voice() -> Voice {
 }
 
 pub mod fake_openai;
+
+/// The Python of the test clients' environment (`scripts/setup.sh` makes it): `TOURDESK_TEST_PYTHON`, else
+/// `~/.cache/tourdesk/venv/bin/python`; panics with the command to run when it is missing.
+pub fn test_python() -> PathBuf {
+    let python = std::env::var_os("TOURDESK_TEST_PYTHON").map(PathBuf::from).unwrap_or_else(|| {
+        dirs::cache_dir().unwrap_or_else(|| PathBuf::from(".cache")).join("tourdesk/venv/bin/python")
+    });
+    assert!(python.exists(), "{} is missing: run scripts/setup.sh (`just test` runs it)", python.display());
+    python
+}

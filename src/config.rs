@@ -130,6 +130,8 @@ pub struct Settings {
     pub api_key: Option<ApiKey>,
     /// Seconds between the server's deletions of expired memories; 0 turns them off.
     pub cleanup_interval_secs: u64,
+    /// Largest scope searched exactly (every memory scored); larger ones go through LanceDB's indexes.
+    pub exact_search_rows: usize,
 }
 
 impl Default for Settings {
@@ -159,6 +161,7 @@ impl Default for Settings {
             twilio_auth_token: None,
             api_key: None,
             cleanup_interval_secs: 3600,
+            exact_search_rows: crate::memory::DEFAULT_EXACT_SEARCH_ROWS,
         }
     }
 }
@@ -267,6 +270,10 @@ pub struct Overrides {
     #[arg(long, global = true, env = "TOURDESK_CLEANUP_INTERVAL_SECS")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cleanup_interval_secs: Option<u64>,
+    /// Largest scope searched exactly, every memory scored; larger ones use LanceDB's indexes [default: 2048]
+    #[arg(long, global = true, env = "TOURDESK_EXACT_SEARCH_ROWS")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exact_search_rows: Option<usize>,
 }
 
 /// `[embedder]` from the command line or the environment.
@@ -464,7 +471,11 @@ impl Settings {
 
     /// Where the memory engine keeps its tables.
     pub fn memory_config(&self) -> MemoryConfig {
-        MemoryConfig { table: self.memory_table.clone(), ..MemoryConfig::new(self.data.clone()) }
+        MemoryConfig {
+            table: self.memory_table.clone(),
+            exact_search_rows: self.exact_search_rows,
+            ..MemoryConfig::new(self.data.clone())
+        }
     }
 }
 

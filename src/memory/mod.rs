@@ -188,6 +188,8 @@ struct Inner {
     exact_search_rows: usize,
     /// Writes since the last compaction.
     writes: AtomicUsize,
+    /// Analyzed terms of memories searched recently.
+    terms: keyword::TermCache,
 }
 
 /// sha256 of a memory's text: equal texts in one scope are stored once.
@@ -210,7 +212,15 @@ impl Memory {
         let table = config.table.clone().unwrap_or_else(|| default_table_name(embedder.model_id()));
         let store = LanceStore::open(&config.uri, &table, embedder.model_id(), embedder.dim()).await?;
         let exact_search_rows = config.exact_search_rows;
-        Ok(Self { inner: Arc::new(Inner { store, embedder, exact_search_rows, writes: AtomicUsize::new(0) }) })
+        Ok(Self {
+            inner: Arc::new(Inner {
+                store,
+                embedder,
+                exact_search_rows,
+                writes: AtomicUsize::new(0),
+                terms: keyword::TermCache::default(),
+            }),
+        })
     }
 
     /// The embedder this store uses.
@@ -361,14 +371,14 @@ impl Memory {
             // computed over the whole scope, as the index path's statistics are; the filters come after.
             rows.sort_by_key(|r| r.item.created_at);
             let neighbours = conversation_neighbours(&rows);
-            let own: Vec<Vec<String>> = rows.iter().map(|r| keyword::terms(&r.item.memory)).collect();
+            let own: Vec<_> = rows.iter().map(|r| self.inner.terms.get(&r.item.hash, &r.item.memory)).collect();
             // A memory's keyword document includes the memory before it: the question a turn answers.
             let docs: Vec<Vec<String>> = neighbours
                 .iter()
                 .enumerate()
                 .map(|(i, (before, _))| match before {
-                    Some(j) => own[*j].iter().chain(&own[i]).cloned().collect(),
-                    None => own[i].clone(),
+                    Some(j) => own[*j].iter().chain(own[i].iter()).cloned().collect(),
+                    None => own[i].to_vec(),
                 })
                 .collect();
             let bm25 = keyword::bm25(&keyword::terms(&req.query), &docs);

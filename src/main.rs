@@ -40,6 +40,10 @@ async fn run(cli: Cli) -> Result<()> {
             let chat = if cmd.needs_chat_model() { Some(engine::start_chat(&settings).await?) } else { None };
             cli::memory::run(engine::open_memory(&settings).await?, chat, cmd).await
         }
+        Command::Bookings(cmd) => {
+            let config = engine::agent_config(&settings, cmd.needs_memory()).await?;
+            cli::bookings::run(config.office(), cmd).await
+        }
         Command::Chat { user, session, no_memory, state } => {
             let config = engine::agent_config(&settings, !no_memory).await?;
             cli::chat::run(config, &user, session, state).await

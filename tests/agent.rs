@@ -313,3 +313,63 @@ async fn the_local_model_words_a_turn_without_touching_the_state() {
         assert_eq!(reply.text, template.text);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_office_lists_and_cancels_tours_and_the_caller_memory_records_both() {
+    let office = Office::open().await;
+    let mut call = book_dana(&office).await;
+    let code = call.state().confirmation.clone().unwrap();
+    call.finish().await;
+    // The booking is a memory of the caller, with its code and time.
+    let hits = office.memory.search(DANA, "when is my tour", 5).await.unwrap();
+    let booked = hits.iter().find(|h| h.item.metadata["kind"] == "booking").expect("booking remembered");
+    assert!(booked.item.memory.contains(&code) && booked.item.memory.contains("Friday, November 27 at 11:00 AM"));
+    assert_eq!(booked.item.metadata["event"], "booked");
+
+    // The office's REST view, behind the API key.
+    let config = AgentConfig {
+        tools: office.tools.clone(),
+        memory: Some(office.memory.clone()),
+        recordings: None,
+        now: Some(now()),
+        wording: None,
+    };
+    let mut state = tourdesk::realtime::AppState::new(config);
+    state.api_key = Some(tourdesk::inference::ApiKey("office-key".into()));
+    let server = tourdesk::realtime::LoopbackServer::start(state, Duration::from_secs(5)).await.unwrap();
+    let http = reqwest::Client::new();
+    let get = |path: String| http.get(format!("http://{}{path}", server.addr)).bearer_auth("office-key").send();
+    let listed: serde_json::Value = get("/bookings?from=2026-11-27".into()).await.unwrap().json().await.unwrap();
+    assert_eq!(listed["results"].as_array().unwrap().len(), 1, "{listed}");
+    assert_eq!(listed["results"][0]["confirmation"], code.as_str());
+    let later: serde_json::Value = get("/bookings?from=2026-11-28".into()).await.unwrap().json().await.unwrap();
+    assert!(later["results"].as_array().unwrap().is_empty());
+    let one = get(format!("/bookings/{}", code.to_lowercase())).await.unwrap();
+    assert_eq!(one.status(), 200, "codes are read in any case");
+    assert_eq!(get("/bookings/ZZZZZZ".into()).await.unwrap().status(), 404);
+    assert_eq!(get("/bookings/x'%20OR%201=1".into()).await.unwrap().status(), 400);
+    assert_eq!(get("/bookings?from=friday".into()).await.unwrap().status(), 400);
+    let anonymous = http.get(format!("http://{}/bookings", server.addr)).send().await.unwrap();
+    assert_eq!(anonymous.status(), 401);
+
+    // Cancelling frees the slot and is remembered on the caller's memory.
+    let cancelled: serde_json::Value = http
+        .delete(format!("http://{}/bookings/{code}", server.addr))
+        .bearer_auth("office-key")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (cancelled["booking"]["confirmation"].as_str(), cancelled["remembered"].as_bool()),
+        (Some(code.as_str()), Some(true))
+    );
+    let (open, _) = office.tools.open_slots("hudson-360", TourType::Virtual, now()).await.unwrap();
+    assert!(open.contains(&friday_at(11)), "the slot is open again");
+    assert_eq!(get(format!("/bookings/{code}")).await.unwrap().status(), 404);
+    let hits = office.memory.search(DANA, "was my tour cancelled", 5).await.unwrap();
+    assert!(hits.iter().any(|h| h.item.metadata["event"] == "cancelled" && h.item.memory.contains(&code)), "{hits:?}");
+    server.stop().await.unwrap();
+}

@@ -137,3 +137,26 @@ fn errors_are_clear_and_exit_non_zero() {
     let help = cli.ok(&["--help"]);
     assert!(help.contains("TOURDESK_DATA") && help.contains("TOURDESK_MODELS"), "{help}");
 }
+
+#[test]
+fn bookings_from_the_shell_and_expiry_cleanup() {
+    let cli = Cli::new();
+    assert_eq!(cli.ok(&["bookings", "list"]).trim(), "no tours");
+    assert_eq!(cli.json(&["bookings", "list", "--json"]), serde_json::json!([]));
+    let err = |args: &[&str]| {
+        let out = cli.run(args);
+        assert!(!out.status.success(), "{args:?} should fail");
+        String::from_utf8_lossy(&out.stderr).to_string()
+    };
+    assert!(err(&["bookings", "show", "ABC123"]).contains("no tour has confirmation code"));
+    assert!(err(&["bookings", "show", "a b; drop"]).contains("not a confirmation code"));
+    assert!(err(&["bookings", "cancel", "ABC123"]).contains("--yes"));
+    assert!(err(&["bookings", "list", "--from", "friday"]).contains("YYYY-MM-DD"));
+
+    // A memory that has expired is hidden, then deleted by cleanup.
+    cli.ok(&["memory", "add", "Wanted a sublet in 2000", "--user", "u", "--expires", "2000-12-31"]);
+    cli.ok(&["memory", "add", "Has a cat", "--user", "u"]);
+    assert_eq!(cli.json(&["memory", "list", "--user", "u", "--json"]).as_array().unwrap().len(), 1);
+    assert!(cli.ok(&["memory", "cleanup"]).contains("deleted 1 expired memories"));
+    assert!(err(&["memory", "add", "x", "--user", "u", "--expires", "someday"]).contains("expiration_date"));
+}

@@ -22,7 +22,7 @@ const TABLE: &str = "bookings";
 const TIME_FORMAT: &str = "%Y-%m-%dT%H:%M";
 
 /// A booked tour.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Booking {
     /// Confirmation code read to the caller.
     pub confirmation: String,
@@ -86,6 +86,17 @@ fn tour_from(s: &str) -> Result<TourType, AgentError> {
     }
 }
 
+/// A confirmation code as callers and staff type it (any case, surrounding blanks) normalised, or a clear error:
+/// 4 to 16 letters and digits.
+pub fn confirmation_code(code: &str) -> Result<String, AgentError> {
+    let code = code.trim().to_ascii_uppercase();
+    if (4..=16).contains(&code.len()) && code.chars().all(|c| c.is_ascii_alphanumeric()) {
+        Ok(code)
+    } else {
+        Err(AgentError::InvalidCode(code.chars().take(32).collect()))
+    }
+}
+
 impl BookingStore {
     /// Opens (or creates) the bookings table in the LanceDB at `uri`.
     pub async fn open(uri: &str) -> Result<Self, AgentError> {
@@ -141,6 +152,32 @@ impl BookingStore {
     #[instrument(skip_all, name = "bookings.for_user")]
     pub async fn for_user(&self, user_id: &str) -> Result<Vec<Booking>, AgentError> {
         self.rows(col("user_id").eq(lit(user_id.to_string()))).await
+    }
+
+    /// Every booking, soonest first; with `from`, only those starting then or later.
+    #[instrument(skip_all, name = "bookings.list")]
+    pub async fn list(&self, from: Option<NaiveDateTime>) -> Result<Vec<Booking>, AgentError> {
+        let mut all = self.rows(lit(true)).await?;
+        all.retain(|b| from.is_none_or(|t| b.start >= t));
+        all.sort_by(|a, b| a.start.cmp(&b.start).then_with(|| a.confirmation.cmp(&b.confirmation)));
+        Ok(all)
+    }
+
+    /// The booking with this confirmation code (any case), if any.
+    #[instrument(skip_all, name = "bookings.by_code")]
+    pub async fn by_code(&self, code: &str) -> Result<Option<Booking>, AgentError> {
+        let code = confirmation_code(code)?;
+        Ok(self.rows(col("confirmation").eq(lit(code))).await?.pop())
+    }
+
+    /// Cancels the booking with this code: its row goes, so its slot is open again. Returns it, or `None` when no
+    /// booking has the code.
+    #[instrument(skip_all, name = "bookings.cancel")]
+    pub async fn cancel(&self, code: &str) -> Result<Option<Booking>, AgentError> {
+        let _guard = self.lock.lock().await;
+        let Some(booking) = self.by_code(code).await? else { return Ok(None) };
+        self.table.delete(&col("confirmation").eq(lit(booking.confirmation.clone()))).await?;
+        Ok(Some(booking))
     }
 
     /// Books the slot unless it is taken.

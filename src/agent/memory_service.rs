@@ -9,6 +9,7 @@ use chrono::Utc;
 use serde_json::{json, Map, Value};
 use tracing::instrument;
 
+use super::bookings::Booking;
 use super::catalog::Catalog;
 use super::state::{PlannerState, Slot};
 use super::tools::{money, unit_name};
@@ -31,6 +32,24 @@ pub struct UserContext {
     pub slot_memories: HashMap<Slot, String>,
     /// Recent exchanges, newest first.
     pub recent: Vec<MemoryItem>,
+}
+
+/// What happened to a booking, as the caller's memory records it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BookingEvent {
+    /// The tour was booked.
+    Booked,
+    /// The tour was cancelled (by whom is said beside it).
+    Cancelled,
+}
+
+impl BookingEvent {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Booked => "booked",
+            Self::Cancelled => "cancelled",
+        }
+    }
 }
 
 /// Memory for the tour agent. Cheap to clone.
@@ -133,6 +152,51 @@ impl MemoryService {
                 ..Default::default()
             })
             .await
+    }
+
+    /// Records a booking's outcome as a memory of its caller ("Booked a virtual tour of Hudson 360 for Friday,
+    /// December 4 at 11:00 AM (confirmation ABC123)"), with the code, property, tour type, start and who did it in
+    /// the metadata (`kind: booking`).
+    #[instrument(skip_all, name = "memory_service.remember_booking")]
+    pub async fn remember_booking(
+        &self,
+        booking: &Booking,
+        event: BookingEvent,
+        by: &str,
+        catalog: &Catalog,
+    ) -> Result<MemoryEvent, MemoryError> {
+        let property = catalog.property(&booking.property).map_or(booking.property.as_str(), |p| p.name.as_str());
+        let when = booking.start.format("%A, %B %-d at %-I:%M %p");
+        let code = &booking.confirmation;
+        let text = match event {
+            BookingEvent::Booked => {
+                format!(
+                    "Booked {} tour of {property} for {when} (confirmation {code})",
+                    booking.tour_type.with_article()
+                )
+            }
+            BookingEvent::Cancelled => format!(
+                "Tour cancelled by {by}: the {} tour of {property} on {when} (confirmation {code})",
+                booking.tour_type.spoken()
+            ),
+        };
+        let metadata = json!({
+            "kind": "booking",
+            "event": event.as_str(),
+            "confirmation": code,
+            "property": booking.property,
+            "tour_type": booking.tour_type.spoken(),
+            "start": booking.start.format("%Y-%m-%dT%H:%M").to_string(),
+            "by": by,
+        });
+        let req = AddRequest {
+            input: AddInput::Text(text),
+            scope: Scope { user_id: Some(booking.user_id.clone()), agent_id: Some(AGENT_ID.into()), run_id: None },
+            metadata: metadata.as_object().cloned().unwrap_or_default(),
+            actor: Some(by.into()),
+            ..Default::default()
+        };
+        Ok(self.memory.add(req).await?.remove(0))
     }
 
     /// Saves `slots` of the state as preference memories: a slot already remembered is updated, a new one added.

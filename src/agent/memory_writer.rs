@@ -11,8 +11,9 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tracing::warn;
 
+use super::bookings::Booking;
 use super::catalog::Catalog;
-use super::memory_service::MemoryService;
+use super::memory_service::{BookingEvent, MemoryService};
 use super::state::{PlannerState, Slot};
 use crate::recorder::FlightRecorder;
 
@@ -25,6 +26,8 @@ enum Job {
     Exchange { user: String, agent: String, turn: usize },
     /// Slots of the state that changed.
     State { state: Box<PlannerState>, slots: Vec<Slot> },
+    /// A tour booked in this call.
+    Booked(Box<Booking>),
 }
 
 /// The session's memory writer. Dropping it without [`MemoryWriter::flush`] lets queued writes finish in the
@@ -62,6 +65,10 @@ impl MemoryWriter {
                         let r = service.save_planner_state(&user_id, &state, &slots, &mut known, &catalog).await;
                         ("save_planner_state", r.map(|e| e.len()))
                     }
+                    Job::Booked(booking) => {
+                        let r = service.remember_booking(&booking, BookingEvent::Booked, "agent", &catalog).await;
+                        ("remember_booking", r.map(|_| 1))
+                    }
                 };
                 let data = match &result {
                     Ok(n) => json!({"op": op, "memories": n}),
@@ -97,6 +104,11 @@ impl MemoryWriter {
         if !slots.is_empty() {
             self.submit(Job::State { state: Box::new(state.clone()), slots }, "save_planner_state");
         }
+    }
+
+    /// Queues the memory of a tour booked in this call.
+    pub fn booked(&self, booking: &Booking) {
+        self.submit(Job::Booked(Box::new(booking.clone())), "remember_booking");
     }
 
     /// Waits until every queued write is done (end of a session).

@@ -5,15 +5,17 @@ mod bookings;
 mod catalog;
 mod memory_service;
 mod memory_writer;
+mod office;
 mod parser;
 mod planner;
 mod state;
 mod tools;
 mod wording;
 
-pub use bookings::{BookOutcome, Booking, BookingStore};
+pub use bookings::{confirmation_code, BookOutcome, Booking, BookingStore};
 pub use catalog::{Catalog, Property};
-pub use memory_service::{preference_text, MemoryService, UserContext, AGENT_ID};
+pub use memory_service::{preference_text, BookingEvent, MemoryService, UserContext, AGENT_ID};
+pub use office::{parse_office_time, Cancelled, Office};
 pub use parser::{parse, words_to_numbers, Parsed, TimeRequest, Topic};
 pub use planner::{AgentConfig, AgentPlanner, Reply};
 pub use state::{Pets, PlannerState, Slot, Stage, TourType};
@@ -40,6 +42,9 @@ pub enum AgentError {
     /// `process_transcript` before `set_session_context`.
     #[error("no session: call set_session_context(user_id, session_id) first")]
     NoSession,
+    /// Not a confirmation code.
+    #[error("{0:?} is not a confirmation code: codes are 4 to 16 letters and digits, as read to the caller")]
+    InvalidCode(String),
     /// `greet` after the call's first turn.
     #[error("the call has already been greeted")]
     AlreadyGreeted,

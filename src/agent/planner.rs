@@ -39,6 +39,13 @@ pub struct AgentConfig {
     pub wording: Option<Wording>,
 }
 
+impl AgentConfig {
+    /// The office's desk over this agent's bookings, catalog and memory.
+    pub fn office(&self) -> super::Office {
+        super::Office::new(self.tools.bookings().clone(), self.tools.shared_catalog(), self.memory.clone())
+    }
+}
+
 /// The agent's answer to one transcript.
 #[derive(Debug, Clone, Serialize)]
 pub struct Reply {
@@ -595,6 +602,9 @@ impl AgentPlanner {
                 tools.push(event);
                 match outcome {
                     BookOutcome::Booked(b) => {
+                        if let Some(writer) = &self.writer {
+                            writer.booked(&b);
+                        }
                         let spelled: Vec<String> = b.confirmation.chars().map(String::from).collect();
                         parts.push(format!(
                             "You're all set! Your {} tour of {} is booked for {}. Your confirmation code is {}. We'll email the details to {}.",

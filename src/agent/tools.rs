@@ -137,6 +137,11 @@ impl Tools {
         ))
     }
 
+    /// The bookings table.
+    pub fn bookings(&self) -> &BookingStore {
+        &self.bookings
+    }
+
     /// A caller's existing bookings.
     pub async fn bookings_for(&self, user_id: &str) -> Result<Vec<Booking>, AgentError> {
         self.bookings.for_user(user_id).await

@@ -7,6 +7,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
 
+use crate::agent::AgentError;
 use crate::memory::MemoryError;
 
 /// An error answer.
@@ -25,6 +26,12 @@ impl ApiError {
     /// 404 for memory `id`.
     pub fn not_found(id: &str) -> Self {
         Self { status: StatusCode::NOT_FOUND, detail: format!("no memory with id {id} in this scope") }
+    }
+
+    /// 404 for a confirmation code no tour has.
+    pub fn no_booking(code: &str) -> Self {
+        let code: String = code.chars().take(32).collect();
+        Self { status: StatusCode::NOT_FOUND, detail: format!("no tour has confirmation code {code:?}") }
     }
 
     /// 401.
@@ -52,6 +59,19 @@ impl From<MemoryError> for ApiError {
             }
             other => {
                 tracing::error!(error = %other, "memory store failed during an API request");
+                Self { status: StatusCode::INTERNAL_SERVER_ERROR, detail: "internal error; see the server log".into() }
+            }
+        }
+    }
+}
+
+impl From<AgentError> for ApiError {
+    fn from(e: AgentError) -> Self {
+        match e {
+            AgentError::InvalidCode(_) => Self::bad_request(e.to_string()),
+            AgentError::Memory(e) => e.into(),
+            other => {
+                tracing::error!(error = %other, "bookings failed during an API request");
                 Self { status: StatusCode::INTERNAL_SERVER_ERROR, detail: "internal error; see the server log".into() }
             }
         }

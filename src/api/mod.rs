@@ -1,6 +1,7 @@
 //! The memory REST API (mem0's paths and payloads), its API-key check and its OpenAPI document.
 
 mod auth;
+mod bookings;
 mod error;
 mod memories;
 pub mod openapi;
@@ -10,6 +11,7 @@ use axum::routing::{delete, get, post, put};
 use axum::{middleware, Json, Router};
 
 pub use auth::require_key;
+pub use bookings::BookingFilter;
 pub use error::ApiError;
 pub use memories::{CreateMemory, Done, Forgotten, ListParams, Results, ScopeParams, SearchBody, UpdateMemory};
 pub use platform::{Batch, Entity, ListBody, PageOf};
@@ -24,6 +26,8 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/memories/{memory_id}/history", get(memories::history))
         .route("/search", post(memories::search))
         .route("/reset", post(memories::reset))
+        .route("/bookings", get(bookings::list))
+        .route("/bookings/{code}", get(bookings::show).delete(bookings::cancel))
         // mem0's hosted platform, as its official clients call it.
         .route("/v1/ping/", get(platform::ping))
         .route("/v3/memories/add/", post(platform::add_memories))

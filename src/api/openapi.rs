@@ -9,6 +9,7 @@ use serde_json::{json, Map, Value};
 
 use super::memories::{CreateMemory, Done, Forgotten, Results, SearchBody, UpdateMemory};
 use super::platform::{Batch, Entity, ListBody, PageOf};
+use crate::agent::{Booking, Cancelled};
 use crate::memory::{HistoryEntry, InferredAdd, MemoryItem, SearchHit};
 
 /// One operation.
@@ -101,6 +102,30 @@ pub fn document() -> Value {
             summary: "Delete every memory and all history",
             body: None,
             response: schema::<Done>(&mut g),
+            scoped: false,
+        },
+        Op {
+            method: "get",
+            path: "/bookings",
+            summary: "Tours, soonest first (query: user_id; from = YYYY-MM-DD or YYYY-MM-DDTHH:MM)",
+            body: None,
+            response: schema::<Results<Booking>>(&mut g),
+            scoped: false,
+        },
+        Op {
+            method: "get",
+            path: "/bookings/{code}",
+            summary: "One tour by confirmation code",
+            body: None,
+            response: schema::<Booking>(&mut g),
+            scoped: false,
+        },
+        Op {
+            method: "delete",
+            path: "/bookings/{code}",
+            summary: "Cancel a tour: the slot opens again and the caller's memory records it",
+            body: None,
+            response: schema::<Cancelled>(&mut g),
             scoped: false,
         },
         Op {
@@ -207,6 +232,9 @@ pub fn document() -> Value {
         let mut parameters = Vec::new();
         if op.path.contains("{memory_id}") {
             parameters.push(json!({"name": "memory_id", "in": "path", "required": true, "schema": {"type": "string"}}));
+        }
+        if op.path.contains("{code}") {
+            parameters.push(json!({"name": "code", "in": "path", "required": true, "schema": {"type": "string"}}));
         }
         if op.scoped {
             for id in ["user_id", "agent_id", "run_id"] {

@@ -1,5 +1,6 @@
 //! The `tourdesk` command line: one typed tree of commands and options (clap), dispatched to the engine.
 
+pub mod bookings;
 pub mod chat;
 pub mod memory;
 pub mod models;
@@ -37,6 +38,9 @@ pub enum Command {
     /// Store, search and manage memories.
     #[command(subcommand)]
     Memory(MemoryCommand),
+    /// The office's view of tours: list, show, cancel.
+    #[command(subcommand)]
+    Bookings(bookings::BookingsCommand),
     /// Print speed and memory numbers.
     #[command(subcommand)]
     Bench(BenchCommand),

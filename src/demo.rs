@@ -29,6 +29,11 @@ fn io(e: std::io::Error) -> AgentError {
 pub async fn run_demo(config: AgentConfig, out: &mut impl Write) -> Result<(), AgentError> {
     let service: MemoryService =
         config.memory.clone().ok_or_else(|| AgentError::Catalog("the demo needs memory".into()))?;
+    // A rerun starts from scratch: the tours an earlier run booked are cancelled (their slots open again), then
+    // everything remembered about the demo caller is forgotten.
+    for tour in config.tools.bookings_for(DEMO_CALLER).await? {
+        config.tools.bookings().cancel(&tour.confirmation).await?;
+    }
     let cleared = service.memory().forget(&Scope::user(DEMO_CALLER)).await?.memories;
     writeln!(out, "== tourdesk demo ({cleared} memories of {DEMO_CALLER} from an earlier run forgotten first)\n")
         .map_err(io)?;
@@ -76,12 +81,7 @@ pub async fn run_demo(config: AgentConfig, out: &mut impl Write) -> Result<(), A
     writeln!(out, "\n-- Call 2 from {DEMO_CALLER}: a new session picks up where the first left off").map_err(io)?;
     let mut call = AgentPlanner::new(config.clone());
     call.set_session_context(DEMO_CALLER, &format!("demo-{}", uuid::Uuid::new_v4().simple()));
-    conversation(
-        &mut call,
-        &["Hi, it's me again.", "This time I'd like to see it in person.", "The second one.", "Yes."],
-        out,
-    )
-    .await?;
+    conversation(&mut call, &["Hi, it's me again.", "When is my tour?", "No, that's all. Thanks!"], out).await?;
     call.finish().await;
 
     writeln!(out, "\n-- Call from {OTHER_CALLER}, who has never called").map_err(io)?;

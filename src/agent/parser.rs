@@ -68,6 +68,8 @@ pub struct Parsed {
     pub answer: Option<bool>,
     /// Questions asked.
     pub questions: Vec<Topic>,
+    /// Asked about their own tour ("when is my tour?", "do I have an appointment?").
+    pub own_tour: bool,
 }
 
 fn re(pattern: &str) -> Regex {
@@ -298,7 +300,11 @@ fn normalize(text: &str) -> String {
 pub fn parse(text: &str, expected: Option<Slot>, today: NaiveDate, catalog: &Catalog) -> Parsed {
     let t = normalize(text);
     let n = words_to_numbers(&t);
-    let mut p = Parsed { questions: questions(&t), ..Parsed::default() };
+    let mut p = Parsed { questions: questions(&t), own_tour: asks_about_own_tour(&t), ..Parsed::default() };
+    if p.own_tour {
+        // "When is my tour?" is not a request for open tour times.
+        p.questions.retain(|q| *q != Topic::TourTimes && *q != Topic::Availability);
+    }
     // Pets named in a question ("do you allow cats?") are not the caller's pets.
     let statements: Vec<&str> = sentences(&n).into_iter().filter(|s| !is_question(s)).collect();
     let statements = statements.join(" ");
@@ -323,6 +329,24 @@ pub fn parse(text: &str, expected: Option<Slot>, today: NaiveDate, catalog: &Cat
         p.time = time_request(&t, &n, dated, expected == Some(Slot::TourTime));
     }
     p
+}
+
+/// Whether the caller asks about a tour they already have.
+fn asks_about_own_tour(t: &str) -> bool {
+    let asked = sentences(t).into_iter().any(|s| is_question(s) || s.starts_with("remind me"));
+    let mine = [
+        "my tour",
+        "my appointment",
+        "my booking",
+        "my visit",
+        "my showing",
+        "my viewing",
+        "i booked",
+        "a tour booked",
+    ]
+    .iter()
+    .any(|w| t.contains(w));
+    asked && mine
 }
 
 /// Whether one sentence asks something.
@@ -747,6 +771,22 @@ mod tests {
         assert_eq!(p("Hi, I'm Dana.").name.as_deref(), Some("Dana"));
         assert_eq!(p("I'm looking for a two bedroom").name, None);
         assert_eq!(ask("dana", Slot::Name).name.as_deref(), Some("Dana"));
+    }
+
+    #[test]
+    fn a_question_about_the_callers_own_tour() {
+        for q in [
+            "When is my tour?",
+            "what time is my appointment",
+            "Do I have a tour booked?",
+            "remind me when my visit is",
+        ] {
+            let parsed = p(q);
+            assert!(parsed.own_tour, "{q}");
+            assert!(parsed.questions.is_empty(), "{q}: {:?}", parsed.questions);
+        }
+        assert!(!p("What tour times do you have?").own_tour);
+        assert!(!p("I'd like to book a tour").own_tour);
     }
 
     #[test]

@@ -83,6 +83,8 @@ pub struct AgentPlanner {
     /// Spoken calls: the last exchange waits here until the caller has heard the reply (or cut it off).
     hold_exchanges: bool,
     held: Option<HeldExchange>,
+    /// The caller's next tour, from the bookings table (or booked in this call).
+    upcoming: Option<Booking>,
 }
 
 /// An exchange not yet written to memory.
@@ -109,6 +111,7 @@ impl AgentPlanner {
             writer: None,
             hold_exchanges: false,
             held: None,
+            upcoming: None,
         }
     }
 
@@ -252,9 +255,32 @@ impl AgentPlanner {
         let now = self.now();
         let expected_before = self.expected;
         let parsed = parse(text, self.expected, now.date(), self.config.tools.catalog());
+        let booked_property = (self.state.stage == Stage::Booked).then(|| self.state.property.clone()).flatten();
         let asked_again = self.apply(&parsed, &mut parts);
+        if booked_property.is_some() && self.state.property != booked_property {
+            // Another building after a booking: a new booking for it (the one they have stays).
+            self.state.stage = Stage::Qualifying;
+            self.state.tour_time = None;
+            self.state.confirmation = None;
+        } else if let Some(tour) = self.upcoming.clone().filter(|_| booked_property.is_some()) {
+            // A different type or time for the tour they have: moving a booked tour is not offered on a call yet,
+            // so say so and keep the state true to the booking.
+            let asked_type = self.state.tour_type.is_some_and(|t| t != tour.tour_type);
+            let asked_time = parsed.time.is_some();
+            if asked_type || asked_time {
+                self.state.tour_type = Some(tour.tour_type);
+                self.state.tour_time = Some(tour.start);
+                parts.push(format!(
+                    "I can't move a booked tour on this call yet, so yours stays as it is: {}.",
+                    self.upcoming_sentence(&tour)
+                ));
+            }
+        }
         if first_turn {
             parts.insert(0, self.greeting(returning));
+        }
+        if parsed.own_tour {
+            parts.push(self.own_tour_answer());
         }
         for topic in &parsed.questions {
             let event = self.config.tools.answer(*topic, self.state.property.as_deref(), self.state.bedrooms);
@@ -269,13 +295,17 @@ impl AgentPlanner {
             self.confirm(&parsed, &user_id, &mut parts, &mut tools).await?;
         }
         let reopened_now = self.awaiting_change && !was_awaiting;
-        let understood = !parsed.questions.is_empty() || self.state != before || asked_again;
+        let understood = !parsed.questions.is_empty() || parsed.own_tour || self.state != before || asked_again;
         if !understood && expected_before.is_some() {
             parts.push("Sorry, I didn't catch that.".into());
         }
         // Asking the next question changes the stage, never a slot, so this is the turn's change.
         let changed = self.state.changed_slots(&before);
-        let prompt = if self.awaiting_change && changed.is_empty() {
+        let finished = self.state.stage == Stage::Booked && parsed.answer == Some(false) && changed.is_empty();
+        let prompt = if finished {
+            // "No, that's all" after a booking: the call is over.
+            format!("Thanks for calling {}. Goodbye!", self.config.tools.catalog().office.name)
+        } else if self.awaiting_change && changed.is_empty() {
             if reopened_now {
                 String::new()
             } else {
@@ -368,7 +398,41 @@ impl AgentPlanner {
             self.state.phone = Some(user_id.to_string());
         }
         self.state.stage = Stage::Qualifying;
+        self.upcoming = match self.config.tools.bookings_for(user_id).await {
+            Ok(tours) => tours.into_iter().filter(|b| b.start > self.now()).min_by_key(|b| b.start),
+            Err(e) => {
+                warn!(error = %e, "bookings unavailable; the caller's tours are not mentioned");
+                None
+            }
+        };
+        if let Some(tour) = &self.upcoming {
+            // The tour they have is where this call starts: no new slots are offered for it.
+            self.state.property = Some(tour.property.clone());
+            self.state.tour_type = Some(tour.tour_type);
+            self.state.tour_time = Some(tour.start);
+            self.state.confirmation = Some(tour.confirmation.clone());
+            self.state.stage = Stage::Booked;
+            returning = true;
+        }
         returning
+    }
+
+    /// "You have a virtual tour of Hudson 360 on Friday, November 27 at 11:00 AM", for the caller's next tour.
+    fn upcoming_sentence(&self, tour: &Booking) -> String {
+        let catalog = self.config.tools.catalog();
+        let name = catalog.property(&tour.property).map_or(tour.property.as_str(), |p| p.name.as_str());
+        format!("{} tour of {name} on {}", tour.tour_type.with_article(), spoken_time(tour.start))
+    }
+
+    /// The answer to "when is my tour?".
+    fn own_tour_answer(&self) -> String {
+        match &self.upcoming {
+            Some(tour) => {
+                let spelled: Vec<String> = tour.confirmation.chars().map(String::from).collect();
+                format!("You have {}. Your confirmation code is {}.", self.upcoming_sentence(tour), spelled.join(" "))
+            }
+            None => "I don't see an upcoming tour booked for this number.".into(),
+        }
     }
 
     /// The first words of a call: a returning caller hears what we remember.
@@ -392,6 +456,10 @@ impl AgentPlanner {
         let welcome = match &self.state.name {
             Some(name) => format!("Welcome back to {office}, {name}!"),
             None => format!("Welcome back to {office}!"),
+        };
+        let welcome = match &self.upcoming {
+            Some(tour) => format!("{welcome} You have {}.", self.upcoming_sentence(tour)),
+            None => welcome,
         };
         if known.is_empty() {
             welcome
@@ -605,14 +673,15 @@ impl AgentPlanner {
                         if let Some(writer) = &self.writer {
                             writer.booked(&b);
                         }
+                        self.upcoming = Some(b.clone());
                         let spelled: Vec<String> = b.confirmation.chars().map(String::from).collect();
+                        // Only what was done is said: no confirmation email is sent yet, so none is promised.
                         parts.push(format!(
-                            "You're all set! Your {} tour of {} is booked for {}. Your confirmation code is {}. We'll email the details to {}.",
+                            "You're all set! Your {} tour of {} is booked for {}. Your confirmation code is {}.",
                             b.tour_type.spoken(),
                             self.property_name(),
                             spoken_time(b.start),
                             spelled.join(" "),
-                            b.email
                         ));
                         self.state.confirmation = Some(b.confirmation);
                         self.state.stage = Stage::Booked;

@@ -389,6 +389,44 @@ async fn the_office_lists_and_cancels_tours_and_the_caller_memory_records_both()
     assert!(open.contains(&friday_at(11)), "the slot is open again");
     assert_eq!(get(format!("/bookings/{code}")).await.unwrap().status(), 404);
     let hits = office.memory.search(DANA, "was my tour cancelled", 5).await.unwrap();
-    assert!(hits.iter().any(|h| h.item.metadata["event"] == "cancelled" && h.item.memory.contains(&code)), "{hits:?}");
+    assert!(
+        hits.iter()
+            .any(|h| h.item.metadata.get("event") == Some(&serde_json::json!("cancelled"))
+                && h.item.memory.contains(&code)),
+        "{hits:?}"
+    );
     server.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_caller_cancels_their_tour_by_phone_after_saying_yes() {
+    let office = Office::open().await;
+    book_dana(&office).await.finish().await;
+    let mut call = office.call(DANA, "CA-dana-2");
+    say(&mut call, "Hi, it's Dana").await;
+    let ask = say(&mut call, "Please cancel my tour").await;
+    assert!(
+        ask.contains("Shall I cancel your virtual tour of Hudson 360 on Friday, November 27 at 11:00 AM?"),
+        "{ask}"
+    );
+    let kept = say(&mut call, "No").await;
+    assert!(kept.contains("stays as booked") && !kept.contains("Goodbye"), "{kept}");
+    assert_eq!(office.tools.bookings_for(DANA).await.unwrap().len(), 1);
+    say(&mut call, "Actually, I do need to cancel my tour.").await;
+    let done = say(&mut call, "Yes").await;
+    assert!(done.contains("is cancelled"), "{done}");
+    call.finish().await;
+    assert!(office.tools.bookings_for(DANA).await.unwrap().is_empty());
+    let (open, _) = office.tools.open_slots("hudson-360", TourType::Virtual, now()).await.unwrap();
+    assert!(open.contains(&friday_at(11)), "the slot is open to others again");
+    let hits = office.memory.search(DANA, "did I cancel my tour", 5).await.unwrap();
+    assert!(
+        hits.iter().any(|h| h.item.metadata.get("event").and_then(|v| v.as_str()) == Some("cancelled")
+            && h.item.memory.contains("cancelled by the caller")),
+        "{hits:?}"
+    );
+    // The next call knows there is no tour.
+    let mut call = office.call(DANA, "CA-dana-3");
+    let r = say(&mut call, "When is my tour?").await;
+    assert!(r.contains("I don't see an upcoming tour"), "{r}");
 }

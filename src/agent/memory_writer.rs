@@ -28,6 +28,8 @@ enum Job {
     State { state: Box<PlannerState>, slots: Vec<Slot> },
     /// A tour booked in this call.
     Booked(Box<Booking>),
+    /// A tour the caller cancelled in this call.
+    Cancelled(Box<Booking>),
 }
 
 /// The session's memory writer. Dropping it without [`MemoryWriter::flush`] lets queued writes finish in the
@@ -67,6 +69,11 @@ impl MemoryWriter {
                     }
                     Job::Booked(booking) => {
                         let r = service.remember_booking(&booking, BookingEvent::Booked, "agent", &catalog).await;
+                        ("remember_booking", r.map(|_| 1))
+                    }
+                    Job::Cancelled(booking) => {
+                        let r =
+                            service.remember_booking(&booking, BookingEvent::Cancelled, "the caller", &catalog).await;
                         ("remember_booking", r.map(|_| 1))
                     }
                 };
@@ -109,6 +116,11 @@ impl MemoryWriter {
     /// Queues the memory of a tour booked in this call.
     pub fn booked(&self, booking: &Booking) {
         self.submit(Job::Booked(Box::new(booking.clone())), "remember_booking");
+    }
+
+    /// Queues the memory of a tour the caller cancelled in this call.
+    pub fn cancelled(&self, booking: &Booking) {
+        self.submit(Job::Cancelled(Box::new(booking.clone())), "remember_booking");
     }
 
     /// Waits until every queued write is done (end of a session).

@@ -70,6 +70,8 @@ pub struct Parsed {
     pub questions: Vec<Topic>,
     /// Asked about their own tour ("when is my tour?", "do I have an appointment?").
     pub own_tour: bool,
+    /// Asked to cancel their tour ("please cancel my tour").
+    pub cancel_tour: bool,
 }
 
 fn re(pattern: &str) -> Regex {
@@ -301,6 +303,11 @@ pub fn parse(text: &str, expected: Option<Slot>, today: NaiveDate, catalog: &Cat
     let t = normalize(text);
     let n = words_to_numbers(&t);
     let mut p = Parsed { questions: questions(&t), own_tour: asks_about_own_tour(&t), ..Parsed::default() };
+    p.cancel_tour = asks_to_cancel(&t);
+    if p.cancel_tour {
+        // "Cancel my tour" is not a question about it.
+        p.own_tour = false;
+    }
     if p.own_tour {
         // "When is my tour?" is not a request for open tour times.
         p.questions.retain(|q| *q != Topic::TourTimes && *q != Topic::Availability);
@@ -347,6 +354,13 @@ fn asks_about_own_tour(t: &str) -> bool {
     .iter()
     .any(|w| t.contains(w));
     asked && mine
+}
+
+/// Whether the caller asks to cancel a tour they have.
+fn asks_to_cancel(t: &str) -> bool {
+    let cancel = ["cancel", "call off", "won't make it to my", "can't make it to my"].iter().any(|w| t.contains(w));
+    let what = ["tour", "appointment", "booking", "visit", "showing", "viewing", " it"].iter().any(|w| t.contains(w));
+    cancel && what && !t.contains("don't cancel") && !t.contains("not cancel")
 }
 
 /// Whether one sentence asks something.
@@ -787,6 +801,16 @@ mod tests {
         }
         assert!(!p("What tour times do you have?").own_tour);
         assert!(!p("I'd like to book a tour").own_tour);
+    }
+
+    #[test]
+    fn a_request_to_cancel() {
+        for q in ["Please cancel my tour.", "I need to cancel my appointment", "Can you cancel it?"] {
+            assert!(p(q).cancel_tour, "{q}");
+            assert!(!p(q).own_tour, "{q}");
+        }
+        assert!(!p("Don't cancel my tour").cancel_tour);
+        assert!(!p("What's your cancellation policy for leases?").cancel_tour);
     }
 
     #[test]

@@ -15,7 +15,7 @@ use super::bookings::{BookOutcome, Booking};
 use super::memory_service::{preference_text, MemoryService};
 use super::memory_writer::MemoryWriter;
 use super::parser::{parse, Parsed, TimeRequest};
-use super::state::{PlannerState, Slot, Stage};
+use super::state::{PlannerState, Slot, Stage, TourType};
 use super::tools::{spoken_time, unit_name, ToolEvent, Tools};
 use super::wording::Wording;
 use super::AgentError;
@@ -85,6 +85,8 @@ pub struct AgentPlanner {
     held: Option<HeldExchange>,
     /// The caller's next tour, from the bookings table (or booked in this call).
     upcoming: Option<Booking>,
+    /// The last reply asked whether to cancel the upcoming tour.
+    confirming_cancel: bool,
 }
 
 /// An exchange not yet written to memory.
@@ -112,6 +114,7 @@ impl AgentPlanner {
             hold_exchanges: false,
             held: None,
             upcoming: None,
+            confirming_cancel: false,
         }
     }
 
@@ -282,6 +285,24 @@ impl AgentPlanner {
         if parsed.own_tour {
             parts.push(self.own_tour_answer());
         }
+        let was_confirming_cancel = std::mem::take(&mut self.confirming_cancel);
+        let mut cancel_asked = false;
+        if parsed.cancel_tour {
+            match &self.upcoming {
+                Some(tour) => {
+                    parts.push(format!("Shall I cancel your {}?", self.tour_words(tour)));
+                    self.confirming_cancel = true;
+                    cancel_asked = true;
+                }
+                None => parts.push(self.own_tour_answer()),
+            }
+        } else if was_confirming_cancel {
+            match parsed.answer {
+                Some(true) => self.cancel_upcoming(&mut parts, &mut tools).await?,
+                Some(false) => parts.push("Okay, your tour stays as booked.".into()),
+                None => {}
+            }
+        }
         for topic in &parsed.questions {
             let event = self.config.tools.answer(*topic, self.state.property.as_deref(), self.state.bedrooms);
             if let Some(answer) = event.result["answer"].as_str() {
@@ -301,8 +322,13 @@ impl AgentPlanner {
         }
         // Asking the next question changes the stage, never a slot, so this is the turn's change.
         let changed = self.state.changed_slots(&before);
-        let finished = self.state.stage == Stage::Booked && parsed.answer == Some(false) && changed.is_empty();
-        let prompt = if finished {
+        let finished = self.state.stage == Stage::Booked
+            && parsed.answer == Some(false)
+            && changed.is_empty()
+            && !was_confirming_cancel;
+        let prompt = if cancel_asked {
+            String::new()
+        } else if finished {
             // "No, that's all" after a booking: the call is over.
             format!("Thanks for calling {}. Goodbye!", self.config.tools.catalog().office.name)
         } else if self.awaiting_change && changed.is_empty() {
@@ -419,9 +445,40 @@ impl AgentPlanner {
 
     /// "You have a virtual tour of Hudson 360 on Friday, November 27 at 11:00 AM", for the caller's next tour.
     fn upcoming_sentence(&self, tour: &Booking) -> String {
+        format!("{} {}", if tour.tour_type == TourType::InPerson { "an" } else { "a" }, self.tour_words(tour))
+    }
+
+    /// "virtual tour of Hudson 360 on Friday, November 27 at 11:00 AM".
+    fn tour_words(&self, tour: &Booking) -> String {
         let catalog = self.config.tools.catalog();
         let name = catalog.property(&tour.property).map_or(tour.property.as_str(), |p| p.name.as_str());
-        format!("{} tour of {name} on {}", tour.tour_type.with_article(), spoken_time(tour.start))
+        format!("{} tour of {name} on {}", tour.tour_type.spoken(), spoken_time(tour.start))
+    }
+
+    /// Cancels the caller's upcoming tour (the caller asked and said yes): the slot opens again and memory records
+    /// it.
+    async fn cancel_upcoming(&mut self, parts: &mut Vec<String>, tools: &mut Vec<ToolEvent>) -> Result<(), AgentError> {
+        let Some(tour) = self.upcoming.take() else { return Ok(()) };
+        let started = Instant::now();
+        let cancelled = self.config.tools.bookings().cancel(&tour.confirmation).await?;
+        tools.push(ToolEvent {
+            name: "cancel_tour".into(),
+            args: json!({"confirmation": tour.confirmation}),
+            result: json!({"cancelled": cancelled.is_some()}),
+            duration_ms: started.elapsed().as_secs_f64() * 1000.0,
+        });
+        match cancelled {
+            Some(b) => {
+                if let Some(writer) = &self.writer {
+                    writer.cancelled(&b);
+                }
+                parts.push(format!("Done: your {} is cancelled.", self.tour_words(&b)));
+                self.state.confirmation = None;
+                self.state.tour_time = None;
+            }
+            None => parts.push("That tour was already cancelled.".into()),
+        }
+        Ok(())
     }
 
     /// The answer to "when is my tour?".

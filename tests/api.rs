@@ -263,6 +263,27 @@ async fn no_access_across_scopes() {
         let (status, _) = api.call(method.clone(), &path, body).await;
         assert_eq!(status, 404, "{method} {path}");
     }
+    // The same through mem0 2.x bodies and the platform's paths.
+    let bob = json!({"user_id": "bob"});
+    let (_, found) = api.call(M::POST, "/search", Some(json!({"query": "cat name", "filters": bob}))).await;
+    assert_eq!(found["results"], json!([]));
+    let (_, found) = api.call(M::POST, "/v3/memories/search/", Some(json!({"query": "Mochi", "filters": bob}))).await;
+    assert_eq!(found["results"], json!([]));
+    let (_, listed) = api.call(M::POST, "/v3/memories/", Some(json!({"filters": {"AND": [bob]}}))).await;
+    assert_eq!((listed["count"].clone(), listed["results"].clone()), (json!(0), json!([])));
+    for (method, path, body) in [
+        (M::GET, format!("/v1/memories/{id}/?user_id=bob"), None),
+        (M::GET, format!("/v1/memories/{id}/history/?user_id=bob"), None),
+        (M::PUT, format!("/v1/memories/{id}/?user_id=bob"), Some(json!({"text": "hacked"}))),
+        (M::DELETE, format!("/v1/memories/{id}/?user_id=bob"), None),
+    ] {
+        let (status, _) = api.call(method.clone(), &path, body).await;
+        assert_eq!(status, 404, "{method} {path}");
+    }
+    let (status, _) = api.call(M::DELETE, "/v1/memories/?user_id=bob", None).await;
+    assert_eq!(status, 200);
+    let (status, _) = api.call(M::DELETE, "/v2/entities/user/bob/", None).await;
+    assert_eq!(status, 200);
     let (status, _) = api.call(M::DELETE, "/memories?user_id=bob", None).await;
     assert_eq!(status, 200);
     let (status, mine) = api.call(M::GET, &format!("/memories/{id}?user_id=alice"), None).await;

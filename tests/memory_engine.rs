@@ -360,6 +360,8 @@ async fn keywords_find_what_vectors_miss_and_explain_shows_the_parts() {
         "Her confirmation code is QX7-HARBOR",
         "Prefers a virtual tour on a weekday morning",
         "Has a golden retriever named Biscuit",
+        "Lives in unit 4B and writes from dkowalski@example.org",
+        "Asked whether the laundry room is open late",
     ] {
         remember(&memory, &scope, text).await;
     }
@@ -375,8 +377,11 @@ async fn keywords_find_what_vectors_miss_and_explain_shows_the_parts() {
     // Without explain, no breakdown.
     req.explain = false;
     assert!(memory.search(&req).await.unwrap()[0].score_details.is_none());
-    // A name only keywords can match.
-    assert_eq!(search(&memory, scope, "Biscuit").await[0].0, "Has a golden retriever named Biscuit");
+    // A name, an email and a unit number: what only keywords can match.
+    assert_eq!(search(&memory, scope.clone(), "Biscuit").await[0].0, "Has a golden retriever named Biscuit");
+    let unit = "Lives in unit 4B and writes from dkowalski@example.org";
+    assert_eq!(search(&memory, scope.clone(), "dkowalski@example.org").await[0].0, unit);
+    assert_eq!(search(&memory, scope, "who is in 4B?").await[0].0, unit);
 }
 
 #[tokio::test]

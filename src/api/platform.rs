@@ -113,13 +113,14 @@ pub async fn search_memories(
     Ok(Json(super::Results { results: memory(&state)?.search(&req).await? }))
 }
 
-/// `PUT /v1/memories/{id}/`: text, metadata and/or expiration date.
+/// `PUT /v1/memories/{id}/`: text, metadata and/or expiration date (404 outside the ids given in the query).
 pub async fn update_memory(
     State(state): State<AppState>,
     Path(id): Path<String>,
+    Params(scope): Params<ScopeParams>,
     Body(body): Body<UpdateMemory>,
 ) -> Result<Json<Value>, ApiError> {
-    Ok(Json(change(&state, &id, &ScopeParams::default(), body).await?))
+    Ok(Json(change(&state, &id, &scope, body).await?))
 }
 
 /// One entity (a user, agent or run that owns memories), as `GET /v1/entities/` lists them.

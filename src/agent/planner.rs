@@ -39,6 +39,11 @@ pub struct AgentConfig {
     pub wording: Option<Wording>,
 }
 
+/// A confirmation code as it is read to a caller: one character at a time ("A 1 B 2 C 3").
+fn spelled(code: &str) -> String {
+    code.chars().map(String::from).collect::<Vec<_>>().join(" ")
+}
+
 impl AgentConfig {
     /// The office's desk over this agent's bookings, catalog and memory.
     pub fn office(&self) -> super::Office {
@@ -485,8 +490,11 @@ impl AgentPlanner {
     fn own_tour_answer(&self) -> String {
         match &self.upcoming {
             Some(tour) => {
-                let spelled: Vec<String> = tour.confirmation.chars().map(String::from).collect();
-                format!("You have {}. Your confirmation code is {}.", self.upcoming_sentence(tour), spelled.join(" "))
+                format!(
+                    "You have {}. Your confirmation code is {}.",
+                    self.upcoming_sentence(tour),
+                    spelled(&tour.confirmation)
+                )
             }
             None => "I don't see an upcoming tour booked for this number.".into(),
         }
@@ -731,14 +739,13 @@ impl AgentPlanner {
                             writer.booked(&b);
                         }
                         self.upcoming = Some(b.clone());
-                        let spelled: Vec<String> = b.confirmation.chars().map(String::from).collect();
                         // Only what was done is said: no confirmation email is sent yet, so none is promised.
                         parts.push(format!(
                             "You're all set! Your {} tour of {} is booked for {}. Your confirmation code is {}.",
                             b.tour_type.spoken(),
                             self.property_name(),
                             spoken_time(b.start),
-                            spelled.join(" "),
+                            spelled(&b.confirmation),
                         ));
                         self.state.confirmation = Some(b.confirmation);
                         self.state.stage = Stage::Booked;

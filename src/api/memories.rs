@@ -233,7 +233,7 @@ pub async fn create(
 }
 
 /// An add in either generation's shape.
-pub(crate) async fn add(state: &AppState, body: CreateMemory) -> Result<InferredAdd, ApiError> {
+async fn add(state: &AppState, body: CreateMemory) -> Result<InferredAdd, ApiError> {
     let memory = memory(state)?;
     let messages = body.messages.into_messages();
     if messages.is_empty() {

@@ -30,12 +30,13 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/bookings/{code}", get(bookings::show).delete(bookings::cancel))
         // mem0's hosted platform, as its official clients call it.
         .route("/v1/ping/", get(platform::ping))
-        .route("/v3/memories/add/", post(platform::add_memories))
+        // The platform's add and search take the same bodies as mem0's server (the add is answered when done).
+        .route("/v3/memories/add/", post(memories::create))
         .route("/v3/memories/", post(platform::list_memories))
-        .route("/v3/memories/search/", post(platform::search_memories))
-        .route("/v1/memories/", post(platform::add_memories).delete(memories::delete_all))
+        .route("/v3/memories/search/", post(memories::search))
+        .route("/v1/memories/", post(memories::create).delete(memories::delete_all))
         .route("/v2/memories/", post(platform::list_memories))
-        .route("/v2/memories/search/", post(platform::search_memories))
+        .route("/v2/memories/search/", post(memories::search))
         .route("/v1/memories/{memory_id}/", get(memories::get).put(platform::update_memory).delete(memories::delete))
         .route("/v1/memories/{memory_id}/history/", get(memories::history))
         .route("/v1/entities/", get(platform::entities))

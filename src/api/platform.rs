@@ -1,7 +1,8 @@
 //! The paths of mem0's hosted platform, which mem0's official `MemoryClient` (Python `mem0ai` 1.x and 2.x) calls:
 //! `/v1/ping/`, `/v3/memories/add/`, `/v3/memories/`, `/v3/memories/search/`, `/v1/memories/{id}/…`, entities and
 //! batches (and 1.x's `/v1/memories/`, `/v2/memories/`, `/v2/memories/search/`). The bodies are the same as on
-//! mem0's own server's paths (see [`super::memories`]); only the envelopes differ.
+//! mem0's own server's paths (see [`super::memories`]); add and search are served by those handlers themselves,
+//! the rest differ only in their envelopes.
 
 use axum::extract::{Path, State};
 use axum::Json;
@@ -11,10 +12,9 @@ use serde_json::{json, Value};
 
 use super::error::ApiError;
 use super::memories::{
-    add, change, memory, scope_and_filters, scoped, Body, CreateMemory, Params, ScopeParams, SearchBody, UpdateMemory,
-    ACTOR, LIST_LIMIT,
+    change, memory, scope_and_filters, scoped, Body, Params, ScopeParams, UpdateMemory, ACTOR, LIST_LIMIT,
 };
-use crate::memory::{InferredAdd, MemoryItem, Scope, SearchHit};
+use crate::memory::{MemoryItem, Scope};
 use crate::realtime::AppState;
 
 /// The organisation and project every key of this server belongs to (the client insists on both).
@@ -33,15 +33,6 @@ pub async fn ping() -> Json<Value> {
         "project_id": PROJECT_ID,
         "user_email": null,
     }))
-}
-
-/// `POST /v3/memories/add/` (and 1.x's `/v1/memories/`): the add, answered at once (`async_mode` is accepted; the
-/// work is done before the answer, so the results are final).
-pub async fn add_memories(
-    State(state): State<AppState>,
-    Body(body): Body<CreateMemory>,
-) -> Result<Json<InferredAdd>, ApiError> {
-    Ok(Json(add(&state, body).await?))
 }
 
 /// `POST /v3/memories/` body (and 1.x's `/v2/memories/`): ids in `filters` (or, for 1.x, at the top level).
@@ -102,15 +93,6 @@ pub async fn list_memories(
         previous: (n > 1).then(|| link(n - 1)),
         results,
     }))
-}
-
-/// `POST /v3/memories/search/` (and 1.x's `/v2/memories/search/`).
-pub async fn search_memories(
-    State(state): State<AppState>,
-    Body(body): Body<SearchBody>,
-) -> Result<Json<super::Results<SearchHit>>, ApiError> {
-    let req = body.request()?;
-    Ok(Json(super::Results { results: memory(&state)?.search(&req).await? }))
 }
 
 /// `PUT /v1/memories/{id}/`: text, metadata and/or expiration date (404 outside the ids given in the query).

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::types::{EventKind, Message, NewMemory, Scope};
+use super::types::{AddInput, EventKind, Message, NewMemory, Scope};
 use super::{Memory, MemoryError};
 
 /// One line of an import or export.
@@ -40,25 +40,20 @@ impl ImportLine {
     pub fn parse(line: &str) -> Result<Vec<NewMemory>, MemoryError> {
         let l: ImportLine = serde_json::from_str(line)
             .map_err(|e| MemoryError::Invalid(format!("not a JSON object of the import format: {e}")))?;
-        let (timestamp, expiration_date) = (l.timestamp, l.expiration_date);
-        let records = match (l.text, l.messages) {
-            (Some(text), None) => {
-                vec![NewMemory { text, scope: l.scope, role: l.role, metadata: l.metadata, timestamp, expiration_date }]
-            }
-            (None, Some(messages)) => messages
-                .into_iter()
-                .filter(|m| m.role != "system")
-                .map(|m| NewMemory {
-                    text: m.content,
-                    scope: l.scope.clone(),
-                    role: Some(m.role),
-                    metadata: l.metadata.clone(),
-                    timestamp,
-                    expiration_date,
-                })
-                .collect(),
+        let input = match (l.text, l.messages) {
+            (Some(text), None) => AddInput::Text(text),
+            (None, Some(messages)) => AddInput::Messages(messages),
             _ => return Err(MemoryError::Invalid("needs exactly one of \"text\" or \"messages\"".into())),
         };
+        let template = NewMemory {
+            scope: l.scope,
+            role: l.role,
+            metadata: l.metadata,
+            timestamp: l.timestamp,
+            expiration_date: l.expiration_date,
+            ..Default::default()
+        };
+        let records = input.into_records(template);
         for r in &records {
             r.validate()?;
         }

@@ -91,7 +91,7 @@ impl TermCache {
 
 /// BM25 scores of `docs` (each a list of terms) for the query terms, with document frequencies and lengths taken
 /// from `docs` themselves. Repeated query terms count once.
-pub(crate) fn bm25(query: &[String], docs: &[Vec<String>]) -> Vec<f32> {
+pub(crate) fn bm25<S: AsRef<str>>(query: &[String], docs: &[Vec<S>]) -> Vec<f32> {
     let mut unique: Vec<&str> = query.iter().map(String::as_str).collect();
     unique.sort_unstable();
     unique.dedup();
@@ -104,7 +104,7 @@ pub(crate) fn bm25(query: &[String], docs: &[Vec<String>]) -> Vec<f32> {
     let tf: Vec<Vec<u16>> = docs
         .iter()
         .map(|d| {
-            unique.iter().map(|q| d.iter().filter(|t| t.as_str() == *q).count().min(u16::MAX as usize) as u16).collect()
+            unique.iter().map(|q| d.iter().filter(|t| t.as_ref() == *q).count().min(u16::MAX as usize) as u16).collect()
         })
         .collect();
     let idf: Vec<f32> = (0..unique.len())

@@ -231,31 +231,14 @@ impl Memory {
     /// Stores text, or each non-system message, as memories (exact duplicates in the scope are reported as NONE).
     #[instrument(skip_all, name = "memory.add")]
     pub async fn add(&self, req: AddRequest) -> Result<Vec<MemoryEvent>, MemoryError> {
-        let (timestamp, expiration_date) = (req.timestamp, req.expiration_date);
-        let records: Vec<NewMemory> = match req.input {
-            AddInput::Text(text) => {
-                vec![NewMemory {
-                    text,
-                    scope: req.scope,
-                    role: None,
-                    metadata: req.metadata,
-                    timestamp,
-                    expiration_date,
-                }]
-            }
-            AddInput::Messages(messages) => messages
-                .into_iter()
-                .filter(|m| m.role != "system")
-                .map(|m| NewMemory {
-                    text: m.content,
-                    scope: req.scope.clone(),
-                    role: Some(m.role),
-                    metadata: req.metadata.clone(),
-                    timestamp,
-                    expiration_date,
-                })
-                .collect(),
+        let template = NewMemory {
+            scope: req.scope,
+            metadata: req.metadata,
+            timestamp: req.timestamp,
+            expiration_date: req.expiration_date,
+            ..Default::default()
         };
+        let records = req.input.into_records(template);
         if records.is_empty() {
             return Err(MemoryError::Invalid("nothing to remember: no text and no user or assistant message".into()));
         }
@@ -373,12 +356,12 @@ impl Memory {
             let neighbours = conversation_neighbours(&rows);
             let own: Vec<_> = rows.iter().map(|r| self.inner.terms.get(&r.item.hash, &r.item.memory)).collect();
             // A memory's keyword document includes the memory before it: the question a turn answers.
-            let docs: Vec<Vec<String>> = neighbours
+            let docs: Vec<Vec<&str>> = neighbours
                 .iter()
                 .enumerate()
-                .map(|(i, (before, _))| match before {
-                    Some(j) => own[*j].iter().chain(own[i].iter()).cloned().collect(),
-                    None => own[i].to_vec(),
+                .map(|(i, (before, _))| {
+                    let before = before.map_or(&[][..], |j| own[j].as_slice());
+                    before.iter().chain(own[i].iter()).map(String::as_str).collect()
                 })
                 .collect();
             let bm25 = keyword::bm25(&keyword::terms(&req.query), &docs);

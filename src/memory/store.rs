@@ -343,10 +343,7 @@ impl LanceStore {
             .await?;
         let mut out = Vec::new();
         for batch in &batches {
-            let distances = batch
-                .column_by_name("_distance")
-                .and_then(|c| c.as_any().downcast_ref::<Float32Array>())
-                .ok_or_else(|| MemoryError::Corrupt("vector search returned no _distance column".into()))?;
+            let distances = f32_col(batch, "_distance")?;
             for (i, item) in items_from_batch(batch)?.into_iter().enumerate() {
                 out.push((item, 1.0 - distances.value(i)));
             }
@@ -382,10 +379,7 @@ impl LanceStore {
             .await?;
         let mut out = Vec::new();
         for batch in &batches {
-            let scores = batch
-                .column_by_name("_score")
-                .and_then(|c| c.as_any().downcast_ref::<Float32Array>())
-                .ok_or_else(|| MemoryError::Corrupt("full-text search returned no _score column".into()))?;
+            let scores = f32_col(batch, "_score")?;
             for (i, row) in self.rows_from_batch(batch)?.into_iter().enumerate() {
                 out.push((row, scores.value(i)));
             }
@@ -504,12 +498,7 @@ impl LanceStore {
 
     /// Deletes the memories with these ids; returns how many.
     pub(crate) async fn delete_ids(&self, ids: &[String]) -> Result<usize, MemoryError> {
-        let mut deleted = 0;
-        for chunk in ids.chunks(DELETE_CHUNK) {
-            let list = chunk.iter().map(|id| lit(id.clone())).collect();
-            deleted += self.delete(&col("id").in_list(list, false)).await?;
-        }
-        Ok(deleted)
+        delete_by_ids(&self.memories, ids).await
     }
 
     /// Deletes the history entries of memories owned by `scope` (by entry id, like [`LanceStore::delete_ids`]);
@@ -529,12 +518,7 @@ impl LanceStore {
             let id = string_col(batch, "id")?;
             ids.extend((0..batch.num_rows()).map(|i| id.value(i).to_string()));
         }
-        let mut deleted = 0;
-        for chunk in ids.chunks(DELETE_CHUNK) {
-            let list = chunk.iter().map(|id| lit(id.clone())).collect();
-            deleted += self.history.delete(&col("id").in_list(list, false)).await?.num_deleted_rows as usize;
-        }
-        Ok(deleted)
+        delete_by_ids(&self.history, &ids).await
     }
 
     /// Deletes every memory and every history entry.
@@ -611,6 +595,23 @@ fn string_col<'a>(batch: &'a RecordBatch, name: &str) -> Result<&'a StringArray,
         .column_by_name(name)
         .and_then(|c| c.as_any().downcast_ref::<StringArray>())
         .ok_or_else(|| MemoryError::Corrupt(format!("column {name} is missing or not text")))
+}
+
+fn f32_col<'a>(batch: &'a RecordBatch, name: &str) -> Result<&'a Float32Array, MemoryError> {
+    batch
+        .column_by_name(name)
+        .and_then(|c| c.as_any().downcast_ref::<Float32Array>())
+        .ok_or_else(|| MemoryError::Corrupt(format!("column {name} is missing or not f32")))
+}
+
+/// Deletes the rows of `table` with these ids, a chunk of ids per delete; returns how many.
+async fn delete_by_ids(table: &Table, ids: &[String]) -> Result<usize, MemoryError> {
+    let mut deleted = 0;
+    for chunk in ids.chunks(DELETE_CHUNK) {
+        let list = chunk.iter().map(|id| lit(id.clone())).collect();
+        deleted += table.delete(&col("id").in_list(list, false)).await?.num_deleted_rows as usize;
+    }
+    Ok(deleted)
 }
 
 fn time_col<'a>(batch: &'a RecordBatch, name: &str) -> Result<&'a TimestampMicrosecondArray, MemoryError> {

@@ -126,6 +126,21 @@ pub struct Message {
     pub content: String,
 }
 
+impl AddInput {
+    /// The memories this input makes: the text as one (with `template`'s role), or one per non-system message
+    /// (with the message's role); each with `template`'s owner, metadata and times.
+    pub fn into_records(self, template: NewMemory) -> Vec<NewMemory> {
+        match self {
+            Self::Text(text) => vec![NewMemory { text, ..template }],
+            Self::Messages(messages) => messages
+                .into_iter()
+                .filter(|m| m.role != "system")
+                .map(|m| NewMemory { text: m.content, role: Some(m.role), ..template.clone() })
+                .collect(),
+        }
+    }
+}
+
 impl Default for AddInput {
     fn default() -> Self {
         Self::Text(String::new())

@@ -132,6 +132,16 @@ pub struct Settings {
     pub cleanup_interval_secs: u64,
     /// Largest scope searched exactly (every memory scored); larger ones go through LanceDB's indexes.
     pub exact_search_rows: usize,
+    /// SMTP server for tour confirmations: `smtps://user:password@host` (TLS), `smtp://host:587?tls=required`
+    /// (STARTTLS), or plain `smtp://host:port` (a relay on this machine); unset, confirmations are written to
+    /// `outbox` only.
+    pub smtp_url: Option<ApiKey>,
+    /// Sender of tour confirmations.
+    pub mail_from: String,
+    /// Folder where every confirmation is also written as an `.eml` file (and the only place without SMTP).
+    pub outbox: PathBuf,
+    /// Seconds a confirmation may take to send before the call goes on without claiming it was sent.
+    pub smtp_timeout_secs: f64,
 }
 
 impl Default for Settings {
@@ -162,6 +172,10 @@ impl Default for Settings {
             api_key: None,
             cleanup_interval_secs: 3600,
             exact_search_rows: crate::memory::DEFAULT_EXACT_SEARCH_ROWS,
+            smtp_url: None,
+            mail_from: "Harborline Leasing <tours@localhost>".into(),
+            outbox: PathBuf::from("data/outbox"),
+            smtp_timeout_secs: 5.0,
         }
     }
 }
@@ -274,6 +288,23 @@ pub struct Overrides {
     #[arg(long, global = true, env = "TOURDESK_EXACT_SEARCH_ROWS")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub exact_search_rows: Option<usize>,
+    /// SMTP server for confirmations: smtps://user:password@host (TLS), smtp://host:587?tls=required (STARTTLS) or
+    /// smtp://host:port (plain, for a local relay) [default: none, confirmations go to the outbox folder only]
+    #[arg(long, global = true, env = "TOURDESK_SMTP_URL", hide_env_values = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub smtp_url: Option<String>,
+    /// Sender of tour confirmations [default: Harborline Leasing <tours@localhost>]
+    #[arg(long, global = true, env = "TOURDESK_MAIL_FROM")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mail_from: Option<String>,
+    /// Folder that keeps every confirmation as an .eml file [default: data/outbox]
+    #[arg(long, global = true, env = "TOURDESK_OUTBOX")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outbox: Option<PathBuf>,
+    /// Seconds a confirmation may take to send [default: 5]
+    #[arg(long, global = true, env = "TOURDESK_SMTP_TIMEOUT")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub smtp_timeout_secs: Option<f64>,
 }
 
 /// `[embedder]` from the command line or the environment.
@@ -381,6 +412,7 @@ impl Settings {
             &mut self.twilio_auth_token,
             &mut self.embedder.api_key,
             &mut self.chat.api_key,
+            &mut self.smtp_url,
         ] {
             blank_key(key);
         }
@@ -398,6 +430,7 @@ impl Settings {
         };
         positive("openai_timeout_secs", self.openai_timeout_secs)?;
         positive("wording_timeout_secs", self.wording_timeout_secs)?;
+        positive("smtp_timeout_secs", self.smtp_timeout_secs)?;
         if !(100..=5_000).contains(&self.vad_silence_ms) {
             return Err(ConfigError::Invalid(format!(
                 "vad_silence_ms must be between 100 and 5000, not {}",

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use crate::agent::{AgentConfig, AgentError, BookingStore, Catalog, MemoryService, Tools, Wording};
 use crate::config::{PartBackend, ReplyWording, Settings};
+use crate::notify::Mailer;
 use crate::inference::{
     ChatModel, EmbedderHandle, InferenceError, LocalChatModel, LocalChatOptions, MiniLmEmbedder, OpenAiChat,
     OpenAiClient, OpenAiEmbedder,
@@ -71,7 +72,15 @@ pub async fn agent_config(settings: &Settings, with_memory: bool) -> Result<Agen
         recordings: Some(settings.recordings.clone()),
         now: None,
         wording,
+        mailer: Some(mailer(settings)?),
     })
+}
+
+/// Tour confirmations: through the SMTP server the settings name, always kept in the outbox folder.
+pub fn mailer(settings: &Settings) -> Result<Mailer, AgentError> {
+    let timeout = std::time::Duration::from_secs_f64(settings.smtp_timeout_secs);
+    let smtp = settings.smtp_url.as_ref().map(|u| u.0.as_str());
+    Ok(Mailer::new(&settings.mail_from, &settings.outbox, smtp, timeout)?)
 }
 
 /// Speech for phone calls: the Whisper model the settings name on its own thread, espeak-ng (checked to run), and

@@ -10,6 +10,7 @@ pub mod engine;
 pub mod inference;
 pub mod memory;
 pub mod models;
+pub mod notify;
 pub mod realtime;
 pub mod recorder;
 pub mod speech;

@@ -9,7 +9,9 @@ use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
 use cli::{BenchCommand, Cli, Command};
-use tourdesk::bench::{agent_bench, infer_bench, memory_bench, recall_bench, voice_bench, MemoryBenchOptions};
+use tourdesk::bench::{
+    agent_bench, infer_bench, memory_bench, recall_bench, understanding_bench, voice_bench, MemoryBenchOptions,
+};
 use tourdesk::config::Settings;
 use tourdesk::engine;
 use tourdesk::models::ModelStore;
@@ -109,6 +111,19 @@ async fn run(cli: Cli) -> Result<()> {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else {
                 println!("{report}");
+            }
+            Ok(())
+        }
+        Command::Bench(BenchCommand::Understanding { dataset, misses, json }) => {
+            let mut report = understanding_bench(&dataset, &tourdesk::agent::Catalog::builtin()?)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                println!("{report}");
+                report.misses.truncate(misses);
+                for m in &report.misses {
+                    println!("  {} [{}] gold {:?} read {:?}: {}", m.dialogue, m.slot, m.gold, m.read, m.utterance);
+                }
             }
             Ok(())
         }

@@ -44,6 +44,7 @@ impl Office {
             recordings: Some(self.dir.path().join("recordings")),
             now: Some(now()),
             wording: None,
+            mailer: Some(common::outbox_mailer(&self.dir)),
         };
         let mut planner = AgentPlanner::new(config);
         planner.set_session_context(user, session);
@@ -122,20 +123,18 @@ async fn a_returning_caller_is_greeted_by_name_and_not_asked_again() {
     let first = say(&mut call, "Hello, I'm calling back").await;
     assert!(first.contains("Welcome back") && first.contains("Dana"), "{first}");
     assert!(first.contains("Hudson 360") && first.contains("two-bedroom"), "{first}");
-    // She hears the tour she has, and is not offered new slots for it.
+    // She hears the tour she has, is asked what to do with it, and is not offered new slots for it.
     assert!(first.contains("You have a virtual tour of Hudson 360 on Friday, November 27 at 11:00 AM"), "{first}");
-    assert!(first.contains("anything else"), "{first}");
+    assert!(first.ends_with("Would you like to keep it, move it, or cancel it?"), "{first}");
     let code = office.tools.bookings_for(DANA).await.unwrap()[0].confirmation.clone();
     let spelled: Vec<String> = code.chars().map(String::from).collect();
     let mut replies = vec![first];
     let when = say(&mut call, "When is my tour?").await;
     assert!(when.contains("Friday, November 27 at 11:00 AM") && when.contains(&spelled.join(" ")), "{when}");
     replies.push(when);
-    // Moving it is not offered on a call yet: the agent says so and the booking stands.
-    let moved = say(&mut call, "Could I come by in person on Saturday instead?").await;
-    assert!(moved.contains("can't move a booked tour") && !moved.contains("Let me confirm"), "{moved}");
-    replies.push(moved);
-    replies.push(say(&mut call, "Yes").await);
+    let kept = say(&mut call, "I'll keep it, thanks").await;
+    assert!(kept.contains("stays as booked") && kept.contains("anything else"), "{kept}");
+    replies.push(kept);
     let bye = say(&mut call, "No, that's all, thanks").await;
     assert!(bye.contains("Goodbye"), "{bye}");
     for r in &replies {
@@ -222,7 +221,7 @@ async fn a_pet_fee_question_mid_booking_is_answered_and_booking_goes_on() {
 async fn the_agent_works_without_memory() {
     let office = Office::open().await;
     let config =
-        AgentConfig { tools: office.tools.clone(), memory: None, recordings: None, now: Some(now()), wording: None };
+        AgentConfig { tools: office.tools.clone(), memory: None, recordings: None, now: Some(now()), wording: None, mailer: None };
     let mut call = AgentPlanner::new(config);
     assert!(call.process_transcript("hello").await.is_err(), "a session is required");
     call.set_session_context("+15550002222", "CA-nomem");
@@ -238,6 +237,7 @@ fn wording_planner(office: &Office, wording: Wording, user: &str) -> AgentPlanne
         recordings: Some(office.dir.path().join("recordings")),
         now: Some(now()),
         wording: Some(wording),
+        mailer: None,
     };
     let mut planner = AgentPlanner::new(config);
     planner.set_session_context(user, &format!("{user}-session"));
@@ -247,7 +247,7 @@ fn wording_planner(office: &Office, wording: Wording, user: &str) -> AgentPlanne
 /// The same caller without wording and without recordings: the template replies to compare with.
 fn template_planner(office: &Office, user: &str) -> AgentPlanner {
     let config =
-        AgentConfig { tools: office.tools.clone(), memory: None, recordings: None, now: Some(now()), wording: None };
+        AgentConfig { tools: office.tools.clone(), memory: None, recordings: None, now: Some(now()), wording: None, mailer: None };
     let mut planner = AgentPlanner::new(config);
     planner.set_session_context(user, "plain");
     planner
@@ -352,6 +352,7 @@ async fn the_office_lists_and_cancels_tours_and_the_caller_memory_records_both()
         recordings: None,
         now: Some(now()),
         wording: None,
+        mailer: None,
     };
     let mut state = tourdesk::realtime::AppState::new(config);
     state.api_key = Some(tourdesk::inference::ApiKey("office-key".into()));
@@ -429,4 +430,168 @@ async fn a_caller_cancels_their_tour_by_phone_after_saying_yes() {
     let mut call = office.call(DANA, "CA-dana-3");
     let r = say(&mut call, "When is my tour?").await;
     assert!(r.contains("I don't see an upcoming tour"), "{r}");
+}
+
+/// The files in the test office's outbox, by name.
+fn outbox(office: &Office) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(office.dir.path().join("outbox"))
+        .map(|d| d.filter_map(|e| e.ok()?.file_name().into_string().ok()).collect())
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_caller_moves_their_tour_then_cancels_it_and_memory_keeps_the_story() {
+    let office = Office::open().await;
+    let mut call = book_dana(&office).await;
+    let code = call.state().confirmation.clone().unwrap();
+    call.finish().await;
+
+    // Second call: move it. The new slot is taken and the old one freed in one step; the code stays.
+    let mut call = office.call(DANA, "CA-dana-2");
+    let first = say(&mut call, "Hi, it's Dana").await;
+    assert!(first.ends_with("keep it, move it, or cancel it?"), "{first}");
+    let offer = say(&mut call, "I'd like to move it").await;
+    assert!(offer.contains("new time for your virtual tour of Hudson 360") && offer.contains("I can offer"), "{offer}");
+    let read_back = say(&mut call, "Friday at 3").await;
+    assert!(
+        read_back.contains(
+            "move your virtual tour of Hudson 360 from Friday, November 27 at 11:00 AM to Friday, November 27 at 3:00 PM"
+        ),
+        "{read_back}"
+    );
+    let done = say(&mut call, "Yes please").await;
+    assert!(done.contains("is now on Friday, November 27 at 3:00 PM") && done.contains("code stays"), "{done}");
+    assert!(!done.contains("email"), "no SMTP server: no email is claimed: {done}");
+    call.finish().await;
+    let tours = office.tools.bookings_for(DANA).await.unwrap();
+    assert_eq!(tours.len(), 1, "{tours:?}");
+    assert_eq!((tours[0].start, tours[0].confirmation.as_str(), tours[0].sequence), (friday_at(15), code.as_str(), 1));
+    let (open, _) = office.tools.open_slots("hudson-360", TourType::Virtual, now()).await.unwrap();
+    assert!(open.contains(&friday_at(11)) && !open.contains(&friday_at(15)), "old slot free, new slot taken");
+    let filter = tourdesk::memory::MetadataFilter::parse(&serde_json::json!({"kind": "booking"})).unwrap();
+    let scope = tourdesk::memory::Scope::user(DANA);
+    let booking_memory = office.memory.memory().get_all(&scope, &filter, 10).await.unwrap();
+    assert_eq!(booking_memory.len(), 1, "one memory per tour: {booking_memory:?}");
+    let tour_memory = &booking_memory[0];
+    assert!(tour_memory.memory.contains("moved by the caller from Friday, November 27 at 11:00 AM"), "{tour_memory:?}");
+    let history = office.memory.memory().history(&tour_memory.id).await.unwrap();
+    let events: Vec<&str> = history.iter().map(|h| h.event.as_str()).collect();
+    assert_eq!(events, ["ADD", "UPDATE"]);
+
+    // Third call: "when is my tour?", then cancel.
+    let mut call = office.call(DANA, "CA-dana-3");
+    say(&mut call, "Hello").await;
+    let when = say(&mut call, "When is my tour?").await;
+    assert!(when.contains("Friday, November 27 at 3:00 PM"), "{when}");
+    let ask = say(&mut call, "Please cancel it, I can't make it to my tour").await;
+    assert!(ask.contains("Shall I cancel your virtual tour of Hudson 360 on Friday, November 27 at 3:00 PM?"), "{ask}");
+    let cancelled = say(&mut call, "Yes").await;
+    assert!(cancelled.contains("is cancelled"), "{cancelled}");
+    call.finish().await;
+    assert!(office.tools.bookings_for(DANA).await.unwrap().is_empty());
+    let (open, _) = office.tools.open_slots("hudson-360", TourType::Virtual, now()).await.unwrap();
+    assert!(open.contains(&friday_at(15)), "the slot is offered to others again");
+    let tour_memory = office.memory.memory().get(&tour_memory.id).await.unwrap();
+    assert!(tour_memory.memory.starts_with("Tour cancelled by the caller"), "{tour_memory:?}");
+    let history = office.memory.memory().history(&tour_memory.id).await.unwrap();
+    assert_eq!(history.iter().map(|h| h.event.as_str()).collect::<Vec<_>>(), ["ADD", "UPDATE", "UPDATE"]);
+
+    // No SMTP server here: every confirmation is in the outbox, with its invitation.
+    let files = outbox(&office);
+    let expected: Vec<String> =
+        ["0-booked", "1-moved", "2-cancelled"].iter().map(|s| format!("{code}-{s}.eml")).collect();
+    assert_eq!(files, expected);
+    let cancel = std::fs::read_to_string(office.dir.path().join("outbox").join(&expected[2])).unwrap();
+    assert!(cancel.replace('"', "").contains("method=CANCEL"), "{cancel}");
+    assert!(cancel.contains("To: Dana <dana@example.com>"), "{cancel}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_caller_changes_a_tour_only_with_its_code() {
+    let office = Office::open().await;
+    let mut call = book_dana(&office).await;
+    let code = call.state().confirmation.clone().unwrap();
+    call.finish().await;
+    let spelled: Vec<String> = code.chars().map(String::from).collect();
+
+    let mut call = office.call(SAM, "CA-sam-code");
+    say(&mut call, "Hi").await;
+    let r = say(&mut call, "I need to cancel my tour").await;
+    assert!(r.contains("I don't see an upcoming tour booked for this number") && r.contains("code"), "{r}");
+    assert_eq!(office.tools.bookings_for(DANA).await.unwrap().len(), 1, "nothing changes without the code");
+    let r = say(&mut call, "My confirmation code is Z Z 9 9 Z Z").await;
+    assert!(r.contains("couldn't find an upcoming tour with the code Z Z 9 9 Z Z"), "{r}");
+    let r = say(&mut call, &format!("Sorry, the code is {}", spelled.join(" "))).await;
+    assert!(r.contains("I found your virtual tour of Hudson 360"), "{r}");
+    assert!(r.contains("Shall I cancel"), "the cancellation asked for is taken up: {r}");
+    let r = say(&mut call, "Yes").await;
+    assert!(r.contains("is cancelled"), "{r}");
+    call.finish().await;
+    assert!(office.tools.bookings_for(DANA).await.unwrap().is_empty());
+    let hits = office.memory.search(DANA, "was the tour cancelled", 5).await.unwrap();
+    assert!(
+        hits.iter().any(|h| h.item.memory.contains("cancelled by a caller with the confirmation code")),
+        "the owner's memory says who: {hits:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_booking_of_the_same_building_becomes_a_move() {
+    let office = Office::open().await;
+    // A second call from Dana starts before the first one books, so it knows of no tour.
+    let mut second = office.call(DANA, "CA-dana-b");
+    say(&mut second, "Hi, my name is Dana. I'm looking for a two-bedroom at Hudson 360.").await;
+    book_dana(&office).await.finish().await;
+    say(&mut second, "I've got a cat.").await;
+    say(&mut second, "I'd like to move in on January 15th").await;
+    say(&mut second, "Around four thousand a month").await;
+    say(&mut second, "A virtual tour please").await;
+    say(&mut second, "Friday at 3").await;
+    let r = say(&mut second, "my email is dana at example dot com").await;
+    assert!(r.contains("Let me confirm"), "{r}");
+    let r = say(&mut second, "Yes").await;
+    assert!(
+        r.contains("You already have a virtual tour of Hudson 360 on Friday, November 27 at 11:00 AM")
+            && r.contains("move it to Friday, November 27 at 3:00 PM instead?"),
+        "{r}"
+    );
+    assert_eq!(office.tools.bookings_for(DANA).await.unwrap().len(), 1, "no second booking");
+    let r = say(&mut second, "Yes").await;
+    assert!(r.contains("is now on Friday, November 27 at 3:00 PM"), "{r}");
+    second.finish().await;
+    let tours = office.tools.bookings_for(DANA).await.unwrap();
+    assert_eq!((tours.len(), tours[0].start), (1, friday_at(15)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_callers_memory_holds_what_they_said_and_the_log_holds_the_conversation() {
+    let office = Office::open().await;
+    book_dana(&office).await.finish().await;
+    let scope = tourdesk::memory::Scope::user(DANA);
+    let all = office.memory.memory().get_all(&scope, &tourdesk::memory::MetadataFilter::All, 100).await.unwrap();
+    for item in &all {
+        assert_ne!(item.role.as_deref(), Some("assistant"), "an agent line is stored as a fact: {item:?}");
+        for ours in ["Thanks for calling", "Will any pets", "Let me confirm", "You're all set"] {
+            assert!(!item.memory.contains(ours), "agent boilerplate in memory: {item:?}");
+        }
+        assert_ne!(item.memory, "Yes, book it", "a bare yes is not a fact about the caller");
+    }
+    assert!(all.iter().any(|i| i.memory == "I've got a cat."), "what she said is remembered: {all:?}");
+    let hits = office.memory.search(DANA, "what did the agent ask about pets", 5).await.unwrap();
+    assert!(hits.iter().all(|h| !h.item.memory.contains("Will any pets")), "{hits:?}");
+    // The conversation, word for word and in order, is in the session's message log.
+    let session = tourdesk::memory::Scope { run_id: Some("CA-dana-1".into()), ..Default::default() };
+    let log = office.memory.memory().messages().list(&session, None).await.unwrap();
+    assert_eq!(log.len(), 16, "eight exchanges: {log:?}");
+    assert_eq!((log[0].role.as_str(), log[1].role.as_str()), ("user", "assistant"));
+    assert!(log[0].content.starts_with("Hi, my name is Dana"), "{:?}", log[0]);
+    assert!(log[1].content.starts_with("Thanks for calling Harborline Leasing, Dana!"), "{:?}", log[1]);
+    assert!(log.windows(2).all(|w| w[0].turn <= w[1].turn));
+    assert!(log.last().unwrap().content.contains("confirmation code"));
+    // Forgetting the caller removes the log too.
+    let report = office.memory.memory().forget(&scope).await.unwrap();
+    assert_eq!(report.messages, 16);
+    assert!(office.memory.memory().messages().list(&session, None).await.unwrap().is_empty());
 }

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use futures::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
-use tourdesk::agent::MemoryService;
+use tourdesk::agent::{Booking, MemoryService, TourType};
 use tourdesk::memory::{MetadataFilter, Scope};
 use tourdesk::realtime::{AppState, LoopbackServer};
 
@@ -115,10 +115,22 @@ async fn launch(extra: &[String]) -> (Browser, Cdp) {
 async fn talk_see_state_inspect_memory_and_forget_in_a_real_browser() {
     let (memory, dir) = common::fresh_memory().await;
     let service = MemoryService::new(memory);
-    let running =
-        LoopbackServer::start(AppState::new(common::agent_in(&dir, service.clone()).await), Duration::from_secs(5))
-            .await
-            .unwrap();
+    let agent = common::agent_in(&dir, service.clone()).await;
+    // A tour the caller booked earlier, for the Tours view.
+    let start = common::office_now() + chrono::Duration::days(3);
+    let tour = Booking {
+        confirmation: "B0C0A1".into(),
+        property: "hudson-360".into(),
+        tour_type: TourType::Virtual,
+        start,
+        user_id: "+15557770001".into(),
+        name: "Dana".into(),
+        email: "dana@example.com".into(),
+        phone: "+15557770001".into(),
+        sequence: 0,
+    };
+    agent.tools.book(tour).await.unwrap();
+    let running = LoopbackServer::start(AppState::new(agent), Duration::from_secs(5)).await.unwrap();
     let base = format!("http://{}/", running.addr);
 
     let (_browser, mut page) = launch(&[]).await;
@@ -172,6 +184,29 @@ async fn talk_see_state_inspect_memory_and_forget_in_a_real_browser() {
         .await;
     assert!(history.as_str().unwrap().starts_with("ADD: "), "{history}");
 
+    // The memories hold what the caller said, never the agent's lines; the conversation log holds both.
+    let agent_lines = page
+        .eval("[...document.querySelectorAll('#memories li.memory')].filter(li => li.textContent.includes('Thanks for calling')).length")
+        .await;
+    assert_eq!(agent_lines, 0);
+    let logged = page
+        .wait_for(
+            "document.getElementById('messages').click(), \
+             [...document.querySelectorAll('#memories li.logged')].some(li => li.textContent.startsWith('Agent: Thanks for calling'))",
+            "the agent's line in the conversation log",
+        )
+        .await;
+    assert_eq!(logged, true);
+    assert_eq!(
+        page.eval("document.querySelector('#memories li.logged').textContent").await,
+        "Caller: Hi, I'd like to tour Hudson 360, a two bedroom."
+    );
+
+    // The Tours view lists the caller's tour; cancel takes two clicks.
+    page.eval("document.getElementById('caller-tours').click()").await;
+    page.wait_for("document.getElementById('tourstatus').textContent === '1 tour'", "the caller's tour").await;
+    assert!(page.eval("document.querySelector('#tourlist tr.tour').textContent").await.as_str().unwrap().contains("B0C0A1"));
+
     let shot = page.call("Page.captureScreenshot", json!({"format": "png"})).await;
     let png =
         base64::Engine::decode(&base64::engine::general_purpose::STANDARD, shot["data"].as_str().unwrap()).unwrap();
@@ -179,6 +214,11 @@ async fn talk_see_state_inspect_memory_and_forget_in_a_real_browser() {
     let artifacts = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("artifacts");
     std::fs::create_dir_all(&artifacts).unwrap();
     std::fs::write(artifacts.join("web-page.png"), &png).unwrap();
+
+    page.eval("document.querySelector('#tourlist tr.tour button').click()").await;
+    assert_eq!(page.eval("document.querySelector('#tourlist tr.tour button').textContent").await, "really cancel?");
+    page.eval("document.querySelector('#tourlist tr.tour button').click()").await;
+    page.wait_for("document.getElementById('tourstatus').textContent === '0 tours'", "the cancelled tour gone").await;
 
     // End the call (the server flushes its memory writes first), then forget the caller: the inspector and the
     // store both show nothing.

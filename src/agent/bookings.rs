@@ -1,15 +1,18 @@
 //! Tour bookings, persisted in a LanceDB table. A slot (property, tour type, start) is booked at most once: the
-//! insert is a merge keyed on the slot that only inserts when no row has that key.
+//! insert is a merge keyed on the slot that only inserts when no row has that key. A move is one merge too: the new
+//! slot's row is inserted and the old one deleted in the same commit, so a crash leaves one or the other, never
+//! neither or both.
 
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use arrow_array::{RecordBatch, RecordBatchIterator, StringArray};
+use arrow_array::{Array, RecordBatch, RecordBatchIterator, StringArray, UInt32Array};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use chrono::NaiveDateTime;
 use futures::TryStreamExt;
 use lancedb::expr::{col, lit};
 use lancedb::query::{ExecutableQuery, QueryBase};
+use lancedb::table::NewColumnTransform;
 use lancedb::Table;
 use serde::{Deserialize, Serialize};
 use tracing::instrument;
@@ -40,6 +43,25 @@ pub struct Booking {
     pub email: String,
     /// Caller's phone.
     pub phone: String,
+    /// Times the tour was changed (an iCalendar SEQUENCE: 0 when booked, one more per move).
+    #[serde(default)]
+    pub sequence: u32,
+}
+
+/// What happened to a move.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MoveOutcome {
+    /// Moved: the tour as it was, and as it is now.
+    Moved {
+        /// Before the move.
+        from: Booking,
+        /// After the move (same code, one more sequence).
+        to: Booking,
+    },
+    /// Someone else holds the new slot; the tour stays as it was.
+    Taken,
+    /// No tour has that code.
+    NotFound,
 }
 
 /// What happened to a booking request.
@@ -71,7 +93,13 @@ fn schema() -> SchemaRef {
         text("name"),
         text("email"),
         text("phone"),
+        sequence_field(),
     ]))
+}
+
+/// Added to tables made before moves existed (their rows read as sequence 0).
+fn sequence_field() -> Field {
+    Field::new("sequence", DataType::UInt32, true)
 }
 
 fn slot_key(property: &str, tour: TourType, start: NaiveDateTime) -> String {
@@ -102,6 +130,10 @@ impl BookingStore {
     pub async fn open(uri: &str) -> Result<Self, AgentError> {
         let db = connect(uri).await?;
         let table = open_or_create(&db, TABLE, schema()).await?;
+        if table.schema().await?.field_with_name("sequence").is_err() {
+            let added = Arc::new(Schema::new(vec![sequence_field()]));
+            table.add_columns().transform(NewColumnTransform::AllNulls(added)).execute().await?;
+        }
         Ok(Self { table, lock: Arc::new(tokio::sync::Mutex::new(())) })
     }
 
@@ -124,6 +156,7 @@ impl BookingStore {
                 c("email")?,
                 c("phone")?,
             );
+            let sequence = b.column_by_name("sequence").and_then(|c| c.as_any().downcast_ref::<UInt32Array>());
             for i in 0..b.num_rows() {
                 out.push(Booking {
                     confirmation: conf.value(i).into(),
@@ -135,6 +168,7 @@ impl BookingStore {
                     name: name.value(i).into(),
                     email: email.value(i).into(),
                     phone: phone.value(i).into(),
+                    sequence: sequence.filter(|s| !s.is_null(i)).map_or(0, |s| s.value(i)),
                 });
             }
         }
@@ -184,26 +218,68 @@ impl BookingStore {
     #[instrument(skip_all, name = "bookings.book")]
     pub async fn book(&self, booking: Booking) -> Result<BookOutcome, AgentError> {
         let _guard = self.lock.lock().await;
-        let one = |s: &str| Arc::new(StringArray::from(vec![s.to_string()])) as arrow_array::ArrayRef;
-        let batch = RecordBatch::try_new(
-            schema(),
-            vec![
-                one(&slot_key(&booking.property, booking.tour_type, booking.start)),
-                one(&booking.confirmation),
-                one(&booking.property),
-                one(booking.tour_type.spoken()),
-                one(&booking.start.format(TIME_FORMAT).to_string()),
-                one(&booking.user_id),
-                one(&booking.name),
-                one(&booking.email),
-                one(&booking.phone),
-            ],
-        )
-        .map_err(|e| AgentError::Bookings(e.to_string()))?;
-        let reader = RecordBatchIterator::new(vec![Ok(batch)], schema());
         let mut merge = self.table.merge_insert(&["slot"]);
         merge.when_not_matched_insert_all();
-        let result = merge.execute(Box::new(reader)).await?;
+        let result = merge.execute(Box::new(one_row(&booking)?)).await?;
         Ok(if result.num_inserted_rows == 1 { BookOutcome::Booked(booking) } else { BookOutcome::Taken })
     }
+
+    /// Moves the tour with this code to `start` (and `tour_type`, when given): one commit inserts the new slot's
+    /// row and deletes the old one. The code stays; the sequence goes up by one.
+    #[instrument(skip_all, name = "bookings.move")]
+    pub async fn reschedule(
+        &self,
+        code: &str,
+        start: NaiveDateTime,
+        tour_type: Option<TourType>,
+    ) -> Result<MoveOutcome, AgentError> {
+        let _guard = self.lock.lock().await;
+        let Some(from) = self.by_code(code).await? else { return Ok(MoveOutcome::NotFound) };
+        let to = Booking {
+            start,
+            tour_type: tour_type.unwrap_or(from.tour_type),
+            sequence: from.sequence + 1,
+            ..from.clone()
+        };
+        let old_slot = slot_key(&from.property, from.tour_type, from.start);
+        if slot_key(&to.property, to.tour_type, to.start) == old_slot {
+            return Ok(MoveOutcome::Moved { to: from.clone(), from });
+        }
+        let mut merge = self.table.merge_insert(&["slot"]);
+        merge.when_not_matched_insert_all().when_not_matched_by_source_delete_expr(col("slot").eq(lit(old_slot)));
+        let result = merge.execute(Box::new(one_row(&to)?)).await?;
+        if result.num_inserted_rows == 1 {
+            return Ok(MoveOutcome::Moved { from, to });
+        }
+        // The new slot was taken (by another process: this one holds the lock), and the same commit deleted the
+        // old row: put it back.
+        if result.num_deleted_rows > 0 {
+            let mut merge = self.table.merge_insert(&["slot"]);
+            merge.when_not_matched_insert_all();
+            merge.execute(Box::new(one_row(&from)?)).await?;
+        }
+        Ok(MoveOutcome::Taken)
+    }
+}
+
+/// One booking as a one-row batch of the table.
+fn one_row(booking: &Booking) -> Result<impl arrow_array::RecordBatchReader + Send + 'static, AgentError> {
+    let one = |s: &str| Arc::new(StringArray::from(vec![s.to_string()])) as arrow_array::ArrayRef;
+    let batch = RecordBatch::try_new(
+        schema(),
+        vec![
+            one(&slot_key(&booking.property, booking.tour_type, booking.start)),
+            one(&booking.confirmation),
+            one(&booking.property),
+            one(booking.tour_type.spoken()),
+            one(&booking.start.format(TIME_FORMAT).to_string()),
+            one(&booking.user_id),
+            one(&booking.name),
+            one(&booking.email),
+            one(&booking.phone),
+            Arc::new(UInt32Array::from(vec![booking.sequence])),
+        ],
+    )
+    .map_err(|e| AgentError::Bookings(e.to_string()))?;
+    Ok(RecordBatchIterator::new(vec![Ok(batch)], schema()))
 }

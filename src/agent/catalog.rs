@@ -137,6 +137,32 @@ pub struct Schedule {
 }
 
 impl Catalog {
+    /// Which buildings take which pets: "All our buildings welcome pets: cats and dogs at 21 West End and
+    /// Hudson 360, cats only at Riverview Lofts."
+    pub fn pet_summary(&self) -> String {
+        let kinds = |p: &PetPolicy| match (p.cats, p.dogs) {
+            (true, true) => Some("cats and dogs"),
+            (true, false) => Some("cats only"),
+            (false, true) => Some("dogs only"),
+            (false, false) => None,
+        };
+        let mut groups: Vec<(&str, Vec<&str>)> = Vec::new();
+        for prop in &self.properties {
+            if let Some(kind) = kinds(&prop.pets) {
+                match groups.iter_mut().find(|(k, _)| *k == kind) {
+                    Some((_, names)) => names.push(&prop.name),
+                    None => groups.push((kind, vec![&prop.name])),
+                }
+            }
+        }
+        if groups.is_empty() {
+            return "I'm sorry, none of our buildings allow pets.".into();
+        }
+        let all = groups.iter().map(|(_, n)| n.len()).sum::<usize>() == self.properties.len();
+        let listed: Vec<String> = groups.iter().map(|(kind, names)| format!("{kind} at {}", names.join(" and "))).collect();
+        format!("{} welcome pets: {}.", if all { "All our buildings" } else { "Some of our buildings" }, listed.join(", "))
+    }
+
     /// The catalog compiled into the binary.
     pub fn builtin() -> Result<Self, AgentError> {
         Self::from_json(BUILTIN)

@@ -30,7 +30,7 @@ pub struct UserContext {
     pub known: Vec<Slot>,
     /// The memory holding each remembered slot.
     pub slot_memories: HashMap<Slot, String>,
-    /// Recent exchanges, newest first.
+    /// Recent memories besides preferences (what the caller said, bookings), newest first.
     pub recent: Vec<MemoryItem>,
 }
 
@@ -39,15 +39,24 @@ pub struct UserContext {
 pub enum BookingEvent {
     /// The tour was booked.
     Booked,
+    /// The tour was moved; it started at this time before.
+    Moved {
+        /// The old start.
+        from: chrono::NaiveDateTime,
+    },
     /// The tour was cancelled (by whom is said beside it).
     Cancelled,
+    /// A booking was tried and the slot was taken.
+    Failed,
 }
 
 impl BookingEvent {
     fn as_str(self) -> &'static str {
         match self {
             Self::Booked => "booked",
+            Self::Moved { .. } => "moved",
             Self::Cancelled => "cancelled",
+            Self::Failed => "failed",
         }
     }
 }
@@ -74,6 +83,26 @@ fn clip(text: &str, max: usize) -> &str {
     }
     let end = (0..=max).rev().find(|i| text.is_char_boundary(*i)).unwrap_or(0);
     &text[..end]
+}
+
+/// Words that carry nothing about the caller on their own: answers, courtesies and fillers.
+const EMPTY_WORDS: &[&str] = &[
+    "yes", "yeah", "yep", "yup", "no", "nope", "nah", "ok", "okay", "sure", "please", "thanks", "thank", "you", "that",
+    "that's", "thats", "is", "it", "all", "fine", "good", "great", "sounds", "perfect", "right", "correct", "uh", "um",
+    "hmm", "hi", "hello", "hey", "bye", "goodbye", "so", "much", "the", "one", "works", "oh", "well", "alright",
+    "book", "go", "ahead", "do", "confirm", "proceed", "absolutely", "definitely", "exactly", "cool", "nice",
+    "awesome", "wonderful", "a", "i", "i'll", "will", "would", "be", "me", "for", "it's", "this", "now", "then",
+];
+
+/// Whether an utterance says something about the caller worth remembering: at least three words, not all of them
+/// answers, courtesies or fillers ("Yes please", "No, that's all, thanks" are not).
+fn says_something(text: &str) -> bool {
+    let words: Vec<String> = text
+        .split(|c: char| !c.is_alphanumeric() && c != '\'')
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
+        .collect();
+    words.len() >= 3 && words.iter().any(|w| !EMPTY_WORDS.contains(&w.as_str()))
 }
 
 fn slot_from(name: &str) -> Option<Slot> {
@@ -117,38 +146,43 @@ impl MemoryService {
         &self.memory
     }
 
-    /// Stores one exchange under the caller and the session, with a timestamp and `metadata`.
+    /// Logs one exchange in the session's message log, and remembers what the caller said when it says
+    /// something about them (not a bare "yes" or "thanks"). The agent's own words go to the log only: they are
+    /// never a fact about the caller. Returns the memories made.
     #[instrument(skip_all, name = "memory_service.store_conversation")]
     pub async fn store_conversation_memory(
         &self,
         user_id: &str,
         session_id: &str,
+        turn: u32,
         user_text: &str,
         agent_text: &str,
-        mut metadata: Map<String, Value>,
     ) -> Result<Vec<MemoryEvent>, MemoryError> {
-        metadata.insert("kind".into(), json!("exchange"));
-        metadata.insert("at".into(), json!(Utc::now().to_rfc3339()));
+        let scope =
+            Scope { user_id: Some(user_id.into()), agent_id: Some(AGENT_ID.into()), run_id: Some(session_id.into()) };
         // An over-long utterance (a runaway transcript) is kept in part rather than refused whole; the flight
         // recorder has it in full.
-        if user_text.len() > MAX_TEXT_BYTES || agent_text.len() > MAX_TEXT_BYTES {
-            metadata.insert("truncated".into(), json!(true));
-        }
-        let messages = [("user", user_text), ("assistant", agent_text)]
+        let messages: Vec<Message> = [("user", user_text), ("assistant", agent_text)]
             .into_iter()
-            .filter(|(_, text)| !text.trim().is_empty())
             .map(|(role, text)| Message { role: role.into(), content: clip(text, MAX_TEXT_BYTES).into() })
             .collect();
+        self.memory.messages().append(&scope, turn, &messages).await?;
+        if !says_something(user_text) {
+            return Ok(Vec::new());
+        }
+        let mut metadata = Map::new();
+        metadata.insert("kind".into(), json!("said"));
+        metadata.insert("turn".into(), json!(turn));
+        metadata.insert("at".into(), json!(Utc::now().to_rfc3339()));
+        if user_text.len() > MAX_TEXT_BYTES {
+            metadata.insert("truncated".into(), json!(true));
+        }
         self.memory
             .add(AddRequest {
-                input: AddInput::Messages(messages),
-                scope: Scope {
-                    user_id: Some(user_id.into()),
-                    agent_id: Some(AGENT_ID.into()),
-                    run_id: Some(session_id.into()),
-                },
+                input: AddInput::Messages(vec![messages[0].clone()]),
+                scope,
                 metadata,
-                actor: Some("agent".into()),
+                actor: Some("caller".into()),
                 ..Default::default()
             })
             .await
@@ -156,7 +190,8 @@ impl MemoryService {
 
     /// Records a booking's outcome as a memory of its caller ("Booked a virtual tour of Hudson 360 for Friday,
     /// December 4 at 11:00 AM (confirmation ABC123)"), with the code, property, tour type, start and who did it in
-    /// the metadata (`kind: booking`).
+    /// the metadata (`kind: booking`). One memory per confirmation code: a move or a cancellation updates it, so
+    /// its history is the tour's story. A failed attempt is a memory of its own.
     #[instrument(skip_all, name = "memory_service.remember_booking")]
     pub async fn remember_booking(
         &self,
@@ -166,33 +201,44 @@ impl MemoryService {
         catalog: &Catalog,
     ) -> Result<MemoryEvent, MemoryError> {
         let property = catalog.property(&booking.property).map_or(booking.property.as_str(), |p| p.name.as_str());
-        let when = booking.start.format("%A, %B %-d at %-I:%M %p");
+        let at = |t: chrono::NaiveDateTime| t.format("%A, %B %-d at %-I:%M %p").to_string();
+        let when = at(booking.start);
         let code = &booking.confirmation;
+        let (article, kind) = (booking.tour_type.with_article(), booking.tour_type.spoken());
         let text = match event {
-            BookingEvent::Booked => {
-                format!(
-                    "Booked {} tour of {property} for {when} (confirmation {code})",
-                    booking.tour_type.with_article()
-                )
-            }
-            BookingEvent::Cancelled => format!(
-                "Tour cancelled by {by}: the {} tour of {property} on {when} (confirmation {code})",
-                booking.tour_type.spoken()
+            BookingEvent::Booked => format!("Booked {article} tour of {property} for {when} (confirmation {code})"),
+            BookingEvent::Moved { from } => format!(
+                "Booked {article} tour of {property} for {when} (confirmation {code}), moved by {by} from {}",
+                at(from)
             ),
+            BookingEvent::Cancelled => {
+                format!("Tour cancelled by {by}: the {kind} tour of {property} on {when} (confirmation {code})")
+            }
+            BookingEvent::Failed => {
+                format!("Tried to book {article} tour of {property} for {when}, but another caller had just taken it")
+            }
         };
         let metadata = json!({
             "kind": "booking",
             "event": event.as_str(),
             "confirmation": code,
             "property": booking.property,
-            "tour_type": booking.tour_type.spoken(),
+            "tour_type": kind,
             "start": booking.start.format("%Y-%m-%dT%H:%M").to_string(),
             "by": by,
         });
+        let metadata = metadata.as_object().cloned().unwrap_or_default();
+        let scope = Scope::user(booking.user_id.as_str());
+        if event != BookingEvent::Failed && event != BookingEvent::Booked {
+            let filter = MetadataFilter::parse(&json!({"kind": "booking", "confirmation": code}))?;
+            if let Some(earlier) = self.memory.get_all(&scope, &filter, 1).await?.pop() {
+                return self.memory.update(&earlier.id, &text, Some(metadata), Some(by)).await;
+            }
+        }
         let req = AddRequest {
             input: AddInput::Text(text),
             scope: Scope { user_id: Some(booking.user_id.clone()), agent_id: Some(AGENT_ID.into()), run_id: None },
-            metadata: metadata.as_object().cloned().unwrap_or_default(),
+            metadata,
             actor: Some(by.into()),
             ..Default::default()
         };
@@ -295,6 +341,16 @@ impl MemoryService {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_utterances_about_the_caller_are_remembered() {
+        for empty in ["Yes please", "No, that's all, thanks.", "Okay sounds good", "yes", "Hi"] {
+            assert!(!says_something(empty), "{empty}");
+        }
+        for said in ["I have a dog", "My budget is around 3000", "We need two bedrooms please"] {
+            assert!(says_something(said), "{said}");
+        }
+    }
 
     #[test]
     fn clipping_keeps_whole_characters() {

@@ -1,4 +1,4 @@
-//! Saves a session's exchanges and state changes to memory on a background task, so a reply never waits for a
+//! Saves a session's exchanges (to the message log, and what the caller said to memory) and state changes to memory on a background task, so a reply never waits for a
 //! memory write. The queue is bounded: when memory falls that far behind, new writes are dropped and logged rather
 //! than piling up in RAM.
 
@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
-use serde_json::{json, Map};
+use serde_json::json;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tracing::warn;
@@ -23,13 +23,11 @@ const QUEUE: usize = 256;
 /// One write.
 enum Job {
     /// A user/agent exchange.
-    Exchange { user: String, agent: String, turn: usize },
+    Exchange { user: String, agent: String, turn: u32 },
     /// Slots of the state that changed.
     State { state: Box<PlannerState>, slots: Vec<Slot> },
-    /// A tour booked in this call.
-    Booked(Box<Booking>),
-    /// A tour the caller cancelled in this call.
-    Cancelled(Box<Booking>),
+    /// What happened to a tour in this call (booked, moved, cancelled, a failed attempt), and who did it.
+    Booking { booking: Box<Booking>, event: BookingEvent, by: &'static str },
 }
 
 /// The session's memory writer. Dropping it without [`MemoryWriter::flush`] lets queued writes finish in the
@@ -58,22 +56,15 @@ impl MemoryWriter {
                 let started = Instant::now();
                 let (op, result) = match job {
                     Job::Exchange { user, agent, turn } => {
-                        let mut meta = Map::new();
-                        meta.insert("turn".into(), json!(turn));
-                        let r = service.store_conversation_memory(&user_id, &session_id, &user, &agent, meta).await;
+                        let r = service.store_conversation_memory(&user_id, &session_id, turn, &user, &agent).await;
                         ("store_conversation", r.map(|e| e.len()))
                     }
                     Job::State { state, slots } => {
                         let r = service.save_planner_state(&user_id, &state, &slots, &mut known, &catalog).await;
                         ("save_planner_state", r.map(|e| e.len()))
                     }
-                    Job::Booked(booking) => {
-                        let r = service.remember_booking(&booking, BookingEvent::Booked, "agent", &catalog).await;
-                        ("remember_booking", r.map(|_| 1))
-                    }
-                    Job::Cancelled(booking) => {
-                        let r =
-                            service.remember_booking(&booking, BookingEvent::Cancelled, "the caller", &catalog).await;
+                    Job::Booking { booking, event, by } => {
+                        let r = service.remember_booking(&booking, event, by, &catalog).await;
                         ("remember_booking", r.map(|_| 1))
                     }
                 };
@@ -103,6 +94,7 @@ impl MemoryWriter {
 
     /// Queues an exchange.
     pub fn exchange(&self, user: &str, agent: &str, turn: usize) {
+        let turn = u32::try_from(turn).unwrap_or(u32::MAX);
         self.submit(Job::Exchange { user: user.into(), agent: agent.into(), turn }, "store_conversation");
     }
 
@@ -113,14 +105,9 @@ impl MemoryWriter {
         }
     }
 
-    /// Queues the memory of a tour booked in this call.
-    pub fn booked(&self, booking: &Booking) {
-        self.submit(Job::Booked(Box::new(booking.clone())), "remember_booking");
-    }
-
-    /// Queues the memory of a tour the caller cancelled in this call.
-    pub fn cancelled(&self, booking: &Booking) {
-        self.submit(Job::Cancelled(Box::new(booking.clone())), "remember_booking");
+    /// Queues the memory of what happened to a tour in this call; `by` is who did it ("agent", "the caller").
+    pub fn booking(&self, booking: &Booking, event: BookingEvent, by: &'static str) {
+        self.submit(Job::Booking { booking: Box::new(booking.clone()), event, by }, "remember_booking");
     }
 
     /// Waits until every queued write is done (end of a session).

@@ -3,6 +3,7 @@
 
 mod bookings;
 mod catalog;
+mod confirmations;
 mod memory_service;
 mod memory_writer;
 mod office;
@@ -12,8 +13,9 @@ mod state;
 mod tools;
 mod wording;
 
-pub use bookings::{confirmation_code, BookOutcome, Booking, BookingStore};
+pub use bookings::{confirmation_code, BookOutcome, Booking, BookingStore, MoveOutcome};
 pub use catalog::{Catalog, Property};
+pub use confirmations::Notice;
 pub use memory_service::{preference_text, BookingEvent, MemoryService, UserContext, AGENT_ID};
 pub use office::{parse_office_time, Cancelled, Office};
 pub use parser::{parse, words_to_numbers, Parsed, TimeRequest, Topic};
@@ -45,6 +47,9 @@ pub enum AgentError {
     /// Not a confirmation code.
     #[error("{0:?} is not a confirmation code: codes are 4 to 16 letters and digits, as read to the caller")]
     InvalidCode(String),
+    /// Confirmation emails cannot be set up.
+    #[error(transparent)]
+    Notify(#[from] crate::notify::NotifyError),
     /// `greet` after the call's first turn.
     #[error("the call has already been greeted")]
     AlreadyGreeted,

@@ -6,6 +6,7 @@ use tracing::warn;
 
 use super::bookings::{Booking, BookingStore};
 use super::catalog::Catalog;
+use super::confirmations::{self, Notice};
 use super::memory_service::{BookingEvent, MemoryService};
 use super::AgentError;
 
@@ -24,6 +25,7 @@ pub struct Office {
     bookings: BookingStore,
     catalog: std::sync::Arc<Catalog>,
     memory: Option<MemoryService>,
+    mailer: Option<crate::notify::Mailer>,
 }
 
 /// What a cancellation did.
@@ -34,12 +36,19 @@ pub struct Cancelled {
     /// Whether the caller's memory now records it (false when the server runs without memory, or the write
     /// failed; the cancellation stands either way).
     pub remembered: bool,
+    /// Whether the caller was emailed the cancellation (false without SMTP: it is in the outbox).
+    pub emailed: bool,
 }
 
 impl Office {
-    /// An office over `bookings`; `memory` records cancellations on the caller's memory.
-    pub fn new(bookings: BookingStore, catalog: std::sync::Arc<Catalog>, memory: Option<MemoryService>) -> Self {
-        Self { bookings, catalog, memory }
+    /// An office over `bookings`; `memory` records cancellations on the caller's memory, `mailer` tells the caller.
+    pub fn new(
+        bookings: BookingStore,
+        catalog: std::sync::Arc<Catalog>,
+        memory: Option<MemoryService>,
+        mailer: Option<crate::notify::Mailer>,
+    ) -> Self {
+        Self { bookings, catalog, memory, mailer }
     }
 
     /// Tours soonest first: a caller's only when `user_id` is given, those from `from` on when given.
@@ -69,6 +78,9 @@ impl Office {
             },
             None => false,
         };
-        Ok(Some(Cancelled { booking, remembered }))
+        let emailed = confirmations::send(self.mailer.as_ref(), Notice::Cancelled(&booking), &self.catalog)
+            .await
+            .is_some_and(|d| d.sent);
+        Ok(Some(Cancelled { booking, remembered, emailed }))
     }
 }

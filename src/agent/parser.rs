@@ -50,6 +50,8 @@ pub struct Parsed {
     pub bedrooms: Option<Result<u8, String>>,
     /// Pets.
     pub pets: Option<Pets>,
+    /// Wants a home that allows pets ("a pet-friendly apartment", "somewhere pets are allowed").
+    pub pet_friendly: Option<bool>,
     /// Monthly budget.
     pub budget: Option<Result<u32, String>>,
     /// Move-in date.
@@ -72,6 +74,12 @@ pub struct Parsed {
     pub own_tour: bool,
     /// Asked to cancel their tour ("please cancel my tour").
     pub cancel_tour: bool,
+    /// Asked to move their tour ("can I reschedule?", "move it to Friday").
+    pub move_tour: bool,
+    /// Asked to keep their tour as it is ("keep it", "leave it as is").
+    pub keep_tour: bool,
+    /// A confirmation code given ("my code is A 1 B 2 C 3"), upper-case.
+    pub code: Option<String>,
 }
 
 fn re(pattern: &str) -> Regex {
@@ -80,7 +88,8 @@ fn re(pattern: &str) -> Regex {
 
 static EMAIL: LazyLock<Regex> = LazyLock::new(|| re(r"^[a-z0-9][a-z0-9._%+-]*@[a-z0-9-]+(\.[a-z0-9-]+)*\.[a-z]{2,}$"));
 static EMAIL_IN_TEXT: LazyLock<Regex> = LazyLock::new(|| re(r"[a-z0-9._%+-]+@[a-z0-9.-]+\.[a-z]{2,}"));
-static BEDROOMS: LazyLock<Regex> = LazyLock::new(|| re(r"\b(\d+)\s*-?\s*(?:bed(?:room)?s?|br|bd|b/r)\b"));
+static BEDROOMS: LazyLock<Regex> =
+    LazyLock::new(|| re(r"\b(\d+)\s*-?\s*(?:bed(?:\s?room)?s?|br|bd|b/r|rooms?)\b"));
 static MONEY: LazyLock<Regex> = LazyLock::new(|| {
     re(
         r"\$\s?(\d[\d,]*(?:\.\d+)?)\s*(k\b)?|\b(\d[\d,]*(?:\.\d+)?)\s*(k\b)?\s*(?:dollars|bucks|a month|per month|/mo|monthly)|\b(\d+(?:\.\d+)?)\s*k\b",
@@ -95,11 +104,48 @@ static PET: LazyLock<Regex> = LazyLock::new(|| {
 static NO_PETS: LazyLock<Regex> = LazyLock::new(|| {
     re(r"\bno (?:pets|animals)\b|\b(?:don't|do not|dont) have (?:any )?(?:pets|animals)\b|\bpet[- ]free\b")
 });
+/// Animals, as callers name them.
+const ANIMAL: &str = r"(?:pets?|dogs?|cats?|animals?|puppy|puppies|kittens?)";
+/// Ways of saying a home allows pets.
+static PET_FRIENDLY: LazyLock<Vec<Regex>> = LazyLock::new(|| {
+    [
+        r"\bpet[- ]?friendly\b".to_string(),
+        format!(
+            r"\b(?:allow|allows|allowed|allowing|accept|accepts|accepting|permit|permits|permitting|welcome|welcomes|take|takes|taking)\s+(?:my\s+|our\s+|the\s+)?{ANIMAL}\b"
+        ),
+        format!(
+            r"\b{ANIMAL}\s+(?:(?:are|is|be|to be|should be|must be|need to be|needs to be|have to be|has to be|can be|should|being|must|are also|also)\s+)?(?:allowed|permitted|welcome|welcomed|ok|okay|accepted)\b"
+        ),
+        format!(r"\b{ANIMAL}\s+can\s+(?:be|live|stay|come)\b"),
+        format!(r"\b(?:can|could)\s+(?:have|bring|keep)\s+(?:a\s+|my\s+|our\s+)?{ANIMAL}\b"),
+        format!(r"\ballowed to have\s+{ANIMAL}"),
+        format!(r"\bme and my\s+{ANIMAL}"),
+        format!(r"\bwith\s+{ANIMAL}\s*,?\s*please\b"),
+    ]
+    .iter()
+    .map(|p| re(p))
+    .collect()
+});
+static ANIMAL_WORD: LazyLock<Regex> = LazyLock::new(|| re(&format!(r"\b{ANIMAL}\b")));
+/// "…that allows them", after pets were named.
+static ALLOWS_THEM: LazyLock<Regex> = LazyLock::new(|| re(r"\b(?:allow|allows|accept|accepts|permit|permits)\s+them\b"));
+/// A question about one place the caller was told of ("do they allow pets?", "find out if pets are allowed"):
+/// asking, not asking for.
+static ASKS_ABOUT_IT: LazyLock<Regex> = LazyLock::new(|| {
+    re(r"\b(?:whether|if|or not)\b|\b(?:are|would|will|do|does|can|is|could)\s+(?:pets?|they|it|dogs?|cats?|animals?|you|we)\b|^(?:and |also |so |ok |okay )?(?:is the|is this|is that|what about pets|how about pets)")
+});
+/// Words of a search ("find me an apartment that…", "anything else that…"): the caller asks for homes like that.
+static SEARCHING: LazyLock<Regex> = LazyLock::new(|| {
+    re(r"\b(?:find|finding|looking|look for|search|other|another|anything|else|somewhere|someplace|something|more|additional|options)\b|\bhow about (?:a|an|one)\b|\bget (?:me )?(?:a|an|one|some)\s+(?:\w+\s+){0,2}(?:apartment|place|unit|home)s?\b|\b(?:a|an|one)\s+(?:\w+\s+){0,3}(?:apartment|place|unit|home|bedroom|bed room)s?\s+(?:that|which|where|with)\b")
+});
 static NAME: LazyLock<Regex> = LazyLock::new(|| {
     re(
-        r"\b(?:[Mm]y name is|[Mm]y name's|[Tt]his is|[Cc]all me|[Nn]ame is)\s+([A-Za-z][A-Za-z'-]+(?:\s+[A-Z][A-Za-z'-]+)?)",
+        r"\b(?:[Mm]y name is|[Mm]y name's|[Cc]all me|[Nn]ame is)\s+([A-Za-z][A-Za-z'-]+(?:\s+[A-Z][A-Za-z'-]+)?)",
     )
 });
+/// "This is Dana": a name only when written as one ("this is all I need" is not).
+static THIS_IS_NAME: LazyLock<Regex> =
+    LazyLock::new(|| re(r"\b[Tt]his is\s+([A-Z][a-z'-]+(?:\s+[A-Z][a-z'-]+)?)\b"));
 static IM_NAME: LazyLock<Regex> =
     LazyLock::new(|| re(r"\b(?:I'm|I am|It's|it's|Im)\s+([A-Z][a-z'-]+(?:\s+[A-Z][a-z'-]+)?)"));
 static TIME: LazyLock<Regex> =
@@ -109,6 +155,18 @@ static DATE: LazyLock<Regex> = LazyLock::new(|| {
         r"\b(?:the\s+)?(\d{1,2})(?:st|nd|rd|th)?\s+of\s+(january|february|march|april|may|june|july|august|september|october|november|december)\b|\b(january|february|march|april|may|june|july|august|september|october|november|december)\s+(\d{1,2})(?:st|nd|rd|th)?\b",
     )
 });
+
+/// A day of the month without its month: "the 4th", "the 11th of this month", "on the 6th".
+static DAY_OF_MONTH: LazyLock<Regex> =
+    LazyLock::new(|| re(r"\b(?:the\s+)?(\d{1,2})(?:st|nd|rd|th)\b(?:\s+of\s+(?:this|the|next)\s+month)?"));
+/// Numbers that are parts of a time, a date, a phone number or a street address, never a count or an amount.
+static NOT_A_QUANTITY: LazyLock<Regex> = LazyLock::new(|| {
+    re(r"\b\d{1,2}(?::\d{2})?\s*(?:a\.?m\.?|p\.?m\.?)|\b\d{1,2}:\d{2}\b|\bat\s+\d{1,2}\b(?:\s+o'clock)?|\b\d{1,2}\s+o'clock\b|\b\d{1,2}(?:st|nd|rd|th)\b|\(?\b\d{3}\)?[-. ]\d{3}[-. ]\d{4}\b|\b\d{3}[-.]\d{4}\b|\b\d+\s+(?:\w+\s+){1,2}(?:street|st|avenue|ave|road|rd|boulevard|blvd|drive|dr|lane|ln|way|court|ct|terrace)\b|\b(?:january|february|march|april|may|june|july|august|september|october|november|december)\s+\d{1,2}\b|\b(?:half past|quarter past|quarter to)\s+\d{1,2}\b|\b\d{1,2}\s+in the (?:morning|afternoon|evening)\b|\b(?:morning|afternoon|evening)\s+\d{1,2}\b")
+});
+
+/// "That will be all for today", "anything else today?": today as a figure of speech.
+static ALL_FOR_TODAY: LazyLock<Regex> =
+    LazyLock::new(|| re(r"\b(?:all|all i need|anything else|your help|everything|not)\b[^.?!]*\btoday\b"));
 
 /// Words that follow "I'm" without being a name.
 const NOT_NAMES: [&str; 32] = [
@@ -256,7 +314,10 @@ pub fn words_to_numbers(text: &str) -> String {
         }
         (*total, *current, *in_number) = (0, 0, false);
     };
-    for raw in text.split(' ') {
+    for spoken in text.split(' ') {
+        // "Just one." is a number followed by its sentence's end mark, which is kept after it.
+        let raw = spoken.trim_end_matches(['.', ',', '!', '?']);
+        let mark = &spoken[raw.len()..];
         // "twenty-five" is one number; "two-bedroom" keeps its suffix.
         let (word, suffix) = match raw.split_once('-') {
             Some((a, b)) if unit_value(a).is_some() && unit_value(b).is_none() => (a, Some(b)),
@@ -275,15 +336,18 @@ pub fn words_to_numbers(text: &str) -> String {
                 }
                 in_number = true;
             }
-            if let Some(s) = suffix {
+            if suffix.is_some() || !mark.is_empty() {
                 flush(&mut out, &mut total, &mut current, &mut in_number);
                 let last = out.pop().unwrap_or_default();
-                out.push(format!("{last}-{s}"));
+                out.push(match suffix {
+                    Some(s) => format!("{last}-{s}{mark}"),
+                    None => format!("{last}{mark}"),
+                });
             }
             continue;
         }
         flush(&mut out, &mut total, &mut current, &mut in_number);
-        out.push(raw.to_string());
+        out.push(spoken.to_string());
     }
     flush(&mut out, &mut total, &mut current, &mut in_number);
     out.join(" ")
@@ -304,8 +368,10 @@ pub fn parse(text: &str, expected: Option<Slot>, today: NaiveDate, catalog: &Cat
     let n = words_to_numbers(&t);
     let mut p = Parsed { questions: questions(&t), own_tour: asks_about_own_tour(&t), ..Parsed::default() };
     p.cancel_tour = asks_to_cancel(&t);
-    if p.cancel_tour {
-        // "Cancel my tour" is not a question about it.
+    p.move_tour = !p.cancel_tour && asks_to_move(&t);
+    p.keep_tour = !p.cancel_tour && !p.move_tour && asks_to_keep(&t);
+    if p.cancel_tour || p.move_tour {
+        // "Cancel my tour" and "can I move my tour?" are not questions about it.
         p.own_tour = false;
     }
     if p.own_tour {
@@ -322,13 +388,17 @@ pub fn parse(text: &str, expected: Option<Slot>, today: NaiveDate, catalog: &Cat
     p.name = name(text, &t, expected == Some(Slot::Name));
     p.tour_type = tour_type(&t);
     p.answer = yes_no(&t);
-    // Numbers inside an email or phone answer are not bedrooms, budgets or times.
-    if p.email.is_some() || p.phone.is_some() {
+    p.code = spoken_code(&t);
+    // Numbers inside an email, a phone number or a confirmation code are not bedrooms, budgets or times.
+    if p.email.is_some() || p.phone.is_some() || p.code.is_some() {
         return p;
     }
-    p.bedrooms = bedrooms(&t, &n, expected == Some(Slot::Bedrooms));
+    // Counts and amounts are read with times, dates, phone numbers and addresses blanked out.
+    let quantities = NOT_A_QUANTITY.replace_all(&n, " ");
+    p.bedrooms = bedrooms(&t, &quantities, expected == Some(Slot::Bedrooms));
     p.pets = pets(&statements, expected == Some(Slot::Pets));
-    p.budget = budget(&n, expected == Some(Slot::Budget));
+    p.pet_friendly = pet_friendly(&t);
+    p.budget = budget(&quantities, expected == Some(Slot::Budget));
     let dated = date(&t, &n, today);
     if expected == Some(Slot::MoveIn) || t.contains("move") || t.contains("moving") {
         p.move_in = dated.or_else(|| relative_move_in(&t, today));
@@ -361,6 +431,55 @@ fn asks_to_cancel(t: &str) -> bool {
     let cancel = ["cancel", "call off", "won't make it to my", "can't make it to my"].iter().any(|w| t.contains(w));
     let what = ["tour", "appointment", "booking", "visit", "showing", "viewing", " it"].iter().any(|w| t.contains(w));
     cancel && what && !t.contains("don't cancel") && !t.contains("not cancel")
+}
+
+/// Whether the caller asks to move a tour they have to another time.
+fn asks_to_move(t: &str) -> bool {
+    let tour = ["tour", "appointment", "booking", "visit", "showing", "viewing", " it"];
+    let mentions = |w: &&str| t.contains(*w);
+    t.contains("reschedule")
+        || (["move ", "change ", "push ", "switch "].iter().any(mentions)
+            && tour.iter().any(mentions)
+            && !t.contains("move in")
+            && !t.contains("moving in"))
+        || ["different time", "different day", "another time", "another day", "later time", "earlier time"]
+            .iter()
+            .any(mentions)
+}
+
+/// Whether the caller wants to keep a tour as it is.
+fn asks_to_keep(t: &str) -> bool {
+    ["keep it", "keep my", "keep the", "leave it", "as it is", "as is", "stay as", "stays as", "that's fine"]
+        .iter()
+        .any(|w| t.contains(w))
+}
+
+/// A confirmation code after the word "code", as letters and digits are read out ("A 1 B 2 C 3", "a1b2c3",
+/// "seven f three…"): 4 to 16 of them, upper-cased.
+fn spoken_code(t: &str) -> Option<String> {
+    let (before, rest) = t.split_once("code")?;
+    // Other codes: a zip or area code is part of an address or a phone number.
+    if ["zip", "area", "postal", "promo", "door", "access", "gate"].iter().any(|w| before.trim_end().ends_with(w)) {
+        return None;
+    }
+    // The code ends with its clause: "…7f3a2b, I want to cancel".
+    let rest = rest.split([',', '.', ';', '!', '?']).next().unwrap_or_default();
+    let mut code = String::new();
+    for w in rest.split(|c: char| c.is_whitespace() || ":-".contains(c)).filter(|w| !w.is_empty()) {
+        if code.is_empty() && ["is", "it's", "its", "was", "number", "s"].contains(&w) {
+            continue;
+        }
+        if let Some(d) = digit_value(w) {
+            code.push(d);
+        } else if w.chars().all(|c| c.is_ascii_alphanumeric())
+            && (w.len() == 1 || w.chars().any(|c| c.is_ascii_digit()))
+        {
+            code.push_str(&w.to_ascii_uppercase());
+        } else {
+            break;
+        }
+    }
+    (4..=16).contains(&code.len()).then_some(code)
 }
 
 /// Whether one sentence asks something.
@@ -476,6 +595,11 @@ fn name(original: &str, t: &str, expected: bool) -> Option<String> {
     if let Some(c) = NAME.captures(original) {
         return accept(&c[1]);
     }
+    if let Some(c) = THIS_IS_NAME.captures(original) {
+        if let Some(n) = accept(&c[1]) {
+            return Some(n);
+        }
+    }
     if let Some(c) = IM_NAME.captures(original) {
         if let Some(n) = accept(&c[1]) {
             return Some(n);
@@ -553,6 +677,19 @@ fn pets(t: &str, expected: bool) -> Option<Pets> {
     }
     let implausible = [pets.cats, pets.dogs, pets.other].iter().any(|n| *n > MAX_PETS_HEARD);
     (found && !implausible).then_some(pets)
+}
+
+/// Whether the caller asks for a home that allows pets. A question about a place already named ("are pets
+/// allowed there?") asks about it and sets nothing; a request phrased as a question ("can you find one that allows
+/// pets?") does.
+fn pet_friendly(t: &str) -> Option<bool> {
+    let named_pets = ANIMAL_WORD.is_match(t);
+    sentences(t).into_iter().find_map(|s| {
+        let says = PET_FRIENDLY.iter().any(|r| r.is_match(s)) || (named_pets && ALLOWS_THEM.is_match(s));
+        let without_find_out = s.replace("find out", "");
+        let asks = s.ends_with('?') || ASKS_ABOUT_IT.is_match(s) || is_question(s);
+        (says && !(asks && !SEARCHING.is_match(&without_find_out))).then_some(true)
+    })
 }
 
 fn budget(n: &str, expected: bool) -> Option<Result<u32, String>> {
@@ -633,12 +770,31 @@ fn upcoming(today: NaiveDate, month: u32, day: u32) -> Option<NaiveDate> {
 }
 
 fn date(t: &str, n: &str, today: NaiveDate) -> Option<NaiveDate> {
-    if let Some(c) = DATE.captures(n) {
+    // Dates in digits; when several are named the last wins ("not the 4th… could we do the 8th?").
+    let mut named: Vec<(usize, NaiveDate)> = Vec::new();
+    let mut spans = Vec::new();
+    for c in DATE.captures_iter(n) {
+        let whole = c.get(0)?;
+        spans.push(whole.range());
         let (day, month) = match (c.get(1), c.get(2)) {
             (Some(d), Some(m)) => (d.as_str(), m.as_str()),
             _ => (c.get(4)?.as_str(), c.get(3)?.as_str()),
         };
-        return upcoming(today, month_number(month)?, day.parse().ok()?);
+        if let Some(d) = upcoming(today, month_number(month)?, day.parse().ok()?) {
+            named.push((whole.start(), d));
+        }
+    }
+    for c in DAY_OF_MONTH.captures_iter(n) {
+        let whole = c.get(0)?;
+        if spans.iter().any(|s| s.start < whole.end() && whole.start() < s.end) {
+            continue;
+        }
+        if let Some(d) = c[1].parse().ok().and_then(|day| day_in_month(whole.as_str(), day, today)) {
+            named.push((whole.start(), d));
+        }
+    }
+    if let Some((_, d)) = named.into_iter().max_by_key(|(at, _)| *at) {
+        return Some(d);
     }
     for (word, day) in ORDINALS.iter().rev() {
         for month in MONTHS {
@@ -647,8 +803,12 @@ fn date(t: &str, n: &str, today: NaiveDate) -> Option<NaiveDate> {
             }
         }
     }
-    if contains_phrase(t, "today") {
+    // "That's all for today" closes a call; it names no day.
+    if contains_phrase(t, "today") && !ALL_FOR_TODAY.is_match(t) {
         return Some(today);
+    }
+    if contains_phrase(t, "day after tomorrow") {
+        return today.checked_add_days(Days::new(2));
     }
     if contains_phrase(t, "tomorrow") {
         return today.checked_add_days(Days::new(1));
@@ -656,12 +816,37 @@ fn date(t: &str, n: &str, today: NaiveDate) -> Option<NaiveDate> {
     for (i, day) in ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"].iter().enumerate() {
         if contains_phrase(t, day) {
             let target = Weekday::try_from(i as u8).ok()?;
+            // "Wednesday next week": that day of next week; otherwise ("next Wednesday" too) the coming one.
+            if t.contains(&format!("{day} next week")) || t.contains(&format!("next week {day}")) {
+                let monday = today - chrono::Duration::days(today.weekday().num_days_from_monday() as i64);
+                return monday.checked_add_days(Days::new(7 + target.num_days_from_monday() as u64));
+            }
             let ahead = (7 + target.num_days_from_monday() as i64 - today.weekday().num_days_from_monday() as i64) % 7;
             let ahead = if ahead == 0 { 7 } else { ahead };
             return today.checked_add_days(Days::new(ahead as u64));
         }
     }
-    None
+    day_of_month(t, today)
+}
+
+/// "On the sixth", "the sixth of this month": that day of this month, or of next month when it has passed.
+fn day_of_month(t: &str, today: NaiveDate) -> Option<NaiveDate> {
+    let day = ORDINALS.iter().rev().find_map(|(word, day)| {
+        let said = [format!("the {word} of"), format!("on the {word}"), format!("for the {word}")];
+        said.iter().any(|p| contains_phrase(t, p)).then_some(*day)
+    })?;
+    day_in_month(t, day, today)
+}
+
+/// Day `day` of this month, or of next month when it has passed or `said` names next month.
+fn day_in_month(said: &str, day: u32, today: NaiveDate) -> Option<NaiveDate> {
+    let this_month = today.with_day(1)?;
+    let month = if said.contains("next month") || day < today.day() {
+        this_month.checked_add_months(Months::new(1))?
+    } else {
+        this_month
+    };
+    month.with_day(day)
 }
 
 fn relative_move_in(t: &str, today: NaiveDate) -> Option<NaiveDate> {
@@ -739,6 +924,29 @@ mod tests {
     }
 
     #[test]
+    fn a_pet_friendly_home_is_asked_for_not_asked_about() {
+        for wants in [
+            "I'm looking for a two bedroom apartment that allows pets.",
+            "Can you find me a pet friendly apartment?",
+            "Pets need to be allowed. It should have one bedroom.",
+            "Is there anything else that allows pets?",
+            "I need a place where I can have a pet.",
+            "I have pets with me too. So look for an apartment that allows them.",
+        ] {
+            assert_eq!(p(wants).pet_friendly, Some(true), "{wants}");
+        }
+        for asks in [
+            "Do they allow pets?",
+            "What's their number and are pets allowed?",
+            "Find out if pets are allowed please.",
+            "Pet-friendly?",
+            "I have a cat",
+        ] {
+            assert_eq!(p(asks).pet_friendly, None, "{asks}");
+        }
+    }
+
+    #[test]
     fn pets_budget_and_property() {
         assert_eq!(p("I've got a cat").pets, Some(Pets { cats: 1, ..Pets::default() }));
         assert_eq!(p("two dogs and a cat").pets, Some(Pets { cats: 1, dogs: 2, other: 0 }));
@@ -753,6 +961,8 @@ mod tests {
         assert_eq!(p("my budget is $2,800").budget, Some(Ok(2800)));
         assert_eq!(p("about 3.5k").budget, Some(Ok(3500)));
         assert_eq!(ask("four thousand", Slot::Budget).budget, Some(Ok(4000)));
+        assert_eq!(ask("I just want one.", Slot::Bedrooms).bedrooms, Some(Ok(1)));
+        assert_eq!(ask("Just two.", Slot::Bedrooms).bedrooms, Some(Ok(2)));
         assert_eq!(p("hudson please").property.as_deref(), Some("hudson-360"));
     }
 
@@ -788,6 +998,19 @@ mod tests {
     }
 
     #[test]
+    fn confirmation_codes_as_they_are_read_out() {
+        assert_eq!(p("My code is A 1 B 2 C 3").code.as_deref(), Some("A1B2C3"));
+        assert_eq!(p("confirmation code 7f3a2b, I want to cancel").code.as_deref(), Some("7F3A2B"));
+        assert_eq!(p("the code is seven F three A two B.").code.as_deref(), Some("7F3A2B"));
+        let given = p("My confirmation code is 4 0 9 1 C D");
+        assert_eq!(given.code.as_deref(), Some("4091CD"));
+        assert_eq!((given.bedrooms, given.budget, given.time), (None, None, None), "the code's digits are not slots");
+        assert_eq!(p("I don't have the code").code, None);
+        let zip = p("a two bedroom, zip code 10023");
+        assert_eq!((zip.code, zip.bedrooms), (None, Some(Ok(2))), "a zip code is not a confirmation code");
+    }
+
+    #[test]
     fn a_question_about_the_callers_own_tour() {
         for q in [
             "When is my tour?",
@@ -810,6 +1033,12 @@ mod tests {
             assert!(!p(q).own_tour, "{q}");
         }
         assert!(!p("Don't cancel my tour").cancel_tour);
+        for q in ["Can I reschedule my tour?", "I'd like to move my tour to Friday", "Could we do a different time?"] {
+            assert!(p(q).move_tour, "{q}");
+            assert!(!p(q).own_tour, "{q}");
+        }
+        assert!(!p("I want to move in next month").move_tour);
+        assert!(p("Let's keep it").keep_tour);
         assert!(!p("What's your cancellation policy for leases?").cancel_tour);
     }
 

@@ -11,18 +11,22 @@ use serde::Serialize;
 use serde_json::json;
 use tracing::{info_span, warn, Instrument};
 
-use super::bookings::{BookOutcome, Booking};
-use super::memory_service::{preference_text, MemoryService};
+use super::bookings::{BookOutcome, Booking, MoveOutcome};
+use super::confirmations::{self, Notice};
+use super::memory_service::{preference_text, BookingEvent, MemoryService};
 use super::memory_writer::MemoryWriter;
 use super::parser::{parse, Parsed, TimeRequest};
 use super::state::{PlannerState, Slot, Stage, TourType};
 use super::tools::{spoken_time, unit_name, ToolEvent, Tools};
 use super::wording::Wording;
 use super::AgentError;
+use crate::notify::{Delivery, Mailer};
 use crate::recorder::FlightRecorder;
 
 /// Slots offered at once.
 const OFFER: usize = 3;
+/// A past tour is asked about ("How was your tour?") for this many days after it.
+const ASK_ABOUT_PAST_DAYS: i64 = 60;
 
 /// What a planner needs; shared by every session of a server.
 #[derive(Clone)]
@@ -37,6 +41,8 @@ pub struct AgentConfig {
     pub now: Option<NaiveDateTime>,
     /// Reply wording by the chat model; `None` speaks the templates as they are.
     pub wording: Option<Wording>,
+    /// Confirmation emails (sent over SMTP or kept in the outbox); `None` sends none.
+    pub mailer: Option<Mailer>,
 }
 
 /// A confirmation code as it is read to a caller: one character at a time ("A 1 B 2 C 3").
@@ -47,7 +53,12 @@ fn spelled(code: &str) -> String {
 impl AgentConfig {
     /// The office's desk over this agent's bookings, catalog and memory.
     pub fn office(&self) -> super::Office {
-        super::Office::new(self.tools.bookings().clone(), self.tools.shared_catalog(), self.memory.clone())
+        super::Office::new(
+            self.tools.bookings().clone(),
+            self.tools.shared_catalog(),
+            self.memory.clone(),
+            self.mailer.clone(),
+        )
     }
 }
 
@@ -92,6 +103,23 @@ pub struct AgentPlanner {
     upcoming: Option<Booking>,
     /// The last reply asked whether to cancel the upcoming tour.
     confirming_cancel: bool,
+    /// The tour being moved: the new time is being chosen or confirmed.
+    moving: Option<Booking>,
+    /// The next prompt asks whether to keep, move or cancel the upcoming tour.
+    ask_keep: bool,
+    /// The last reply asked whether to keep, move or cancel the upcoming tour.
+    asked_keep: bool,
+    /// The caller's most recent tour, when it is over and recent: the greeting asks how it went.
+    past: Option<Booking>,
+    /// The caller asked to cancel or move a tour that is not on this number: done once they give its code.
+    pending: Option<TourAction>,
+}
+
+/// A change to a tour waiting for its confirmation code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TourAction {
+    Cancel,
+    Move,
 }
 
 /// An exchange not yet written to memory.
@@ -120,6 +148,11 @@ impl AgentPlanner {
             held: None,
             upcoming: None,
             confirming_cancel: false,
+            moving: None,
+            ask_keep: false,
+            asked_keep: false,
+            past: None,
+            pending: None,
         }
     }
 
@@ -189,8 +222,17 @@ impl AgentPlanner {
             let memory_ms = started.elapsed().as_secs_f64() * 1000.0;
             self.turn += 1;
             let mut tools = Vec::new();
-            let prompt = self.next_prompt(self.now(), &mut tools).await?;
-            let text = format!("{} {prompt}", self.greeting(returning));
+            let text = match self.past.take() {
+                // A recent tour is asked about first; the usual questions follow the answer.
+                Some(past) => format!("{} How was your {}?", self.greeting(returning), self.tour_words(&past)),
+                None => format!("{} {}", self.greeting(returning), self.next_prompt(self.now(), &mut tools).await?),
+            };
+            // The greeting opens the session's message log (it answers nobody, so it is no memory).
+            if self.hold_exchanges {
+                self.held = Some(HeldExchange { user: String::new(), agent: text.clone(), turn: self.turn });
+            } else if let Some(writer) = &self.writer {
+                writer.exchange("", &text, self.turn);
+            }
             let latency = started.elapsed();
             self.record("reply", Some(latency), json!({"text": text, "memory_ms": memory_ms, "greeting": true}));
             Ok(Reply {
@@ -263,6 +305,18 @@ impl AgentPlanner {
         let now = self.now();
         let expected_before = self.expected;
         let parsed = parse(text, self.expected, now.date(), self.config.tools.catalog());
+        let was_asked_keep = std::mem::take(&mut self.asked_keep);
+        let mut wants_cancel = parsed.cancel_tour;
+        let mut wants_move = parsed.move_tour;
+        if let Some(code) = &parsed.code {
+            if let Some(action) = self.find_by_code(code, now, &mut parts, &mut tools).await? {
+                wants_cancel |= action == TourAction::Cancel;
+                wants_move |= action == TourAction::Move;
+            }
+        }
+        if wants_cancel || wants_move || parsed.keep_tour || parsed.own_tour {
+            self.ask_keep = false;
+        }
         let booked_property = (self.state.stage == Stage::Booked).then(|| self.state.property.clone()).flatten();
         let asked_again = self.apply(&parsed, &mut parts);
         if booked_property.is_some() && self.state.property != booked_property {
@@ -271,18 +325,14 @@ impl AgentPlanner {
             self.state.tour_time = None;
             self.state.confirmation = None;
         } else if let Some(tour) = self.upcoming.clone().filter(|_| booked_property.is_some()) {
-            // A different type or time for the tour they have: moving a booked tour is not offered on a call yet,
-            // so say so and keep the state true to the booking.
+            // A move asked for, or a different type or time for the tour they have: choose the new time.
             let asked_type = self.state.tour_type.is_some_and(|t| t != tour.tour_type);
-            let asked_time = parsed.time.is_some();
-            if asked_type || asked_time {
-                self.state.tour_type = Some(tour.tour_type);
-                self.state.tour_time = Some(tour.start);
-                parts.push(format!(
-                    "I can't move a booked tour on this call yet, so yours stays as it is: {}.",
-                    self.upcoming_sentence(&tour)
-                ));
+            if (wants_move || asked_type || parsed.time.is_some()) && !wants_cancel {
+                self.start_move(&tour, &mut parts);
             }
+        } else if wants_move && self.upcoming.is_none() && mentions_own_tour(text) {
+            parts.push(self.no_tour_here());
+            self.pending = Some(TourAction::Move);
         }
         if first_turn {
             parts.insert(0, self.greeting(returning));
@@ -290,16 +340,27 @@ impl AgentPlanner {
         if parsed.own_tour {
             parts.push(self.own_tour_answer());
         }
+        if !wants_cancel && !wants_move && self.upcoming.is_some() {
+            if parsed.keep_tour || (was_asked_keep && parsed.answer == Some(true)) {
+                parts.push("Great, your tour stays as booked.".into());
+            } else if was_asked_keep && parsed.answer == Some(false) {
+                parts.push("Would you like to move it, or cancel it?".into());
+                self.asked_keep = true;
+            }
+        }
         let was_confirming_cancel = std::mem::take(&mut self.confirming_cancel);
         let mut cancel_asked = false;
-        if parsed.cancel_tour {
+        if wants_cancel {
             match &self.upcoming {
                 Some(tour) => {
                     parts.push(format!("Shall I cancel your {}?", self.tour_words(tour)));
                     self.confirming_cancel = true;
                     cancel_asked = true;
                 }
-                None => parts.push(self.own_tour_answer()),
+                None => {
+                    parts.push(self.no_tour_here());
+                    self.pending = Some(TourAction::Cancel);
+                }
             }
         } else if was_confirming_cancel {
             match parsed.answer {
@@ -321,7 +382,13 @@ impl AgentPlanner {
             self.confirm(&parsed, &user_id, &mut parts, &mut tools).await?;
         }
         let reopened_now = self.awaiting_change && !was_awaiting;
-        let understood = !parsed.questions.is_empty() || parsed.own_tour || self.state != before || asked_again;
+        let understood = !parsed.questions.is_empty()
+            || parsed.own_tour
+            || parsed.code.is_some()
+            || self.state != before
+            || asked_again
+            || parsed.keep_tour
+            || (was_asked_keep && parsed.answer.is_some());
         if !understood && expected_before.is_some() {
             parts.push("Sorry, I didn't catch that.".into());
         }
@@ -330,8 +397,9 @@ impl AgentPlanner {
         let finished = self.state.stage == Stage::Booked
             && parsed.answer == Some(false)
             && changed.is_empty()
-            && !was_confirming_cancel;
-        let prompt = if cancel_asked {
+            && !was_confirming_cancel
+            && !was_asked_keep;
+        let prompt = if cancel_asked || self.asked_keep {
             String::new()
         } else if finished {
             // "No, that's all" after a booking: the call is over.
@@ -429,23 +497,111 @@ impl AgentPlanner {
             self.state.phone = Some(user_id.to_string());
         }
         self.state.stage = Stage::Qualifying;
-        self.upcoming = match self.config.tools.bookings_for(user_id).await {
-            Ok(tours) => tours.into_iter().filter(|b| b.start > self.now()).min_by_key(|b| b.start),
-            Err(e) => {
-                warn!(error = %e, "bookings unavailable; the caller's tours are not mentioned");
-                None
-            }
-        };
-        if let Some(tour) = &self.upcoming {
-            // The tour they have is where this call starts: no new slots are offered for it.
-            self.state.property = Some(tour.property.clone());
-            self.state.tour_type = Some(tour.tour_type);
-            self.state.tour_time = Some(tour.start);
-            self.state.confirmation = Some(tour.confirmation.clone());
-            self.state.stage = Stage::Booked;
+        let tours = self.config.tools.bookings_for(user_id).await.unwrap_or_else(|e| {
+            warn!(error = %e, "bookings unavailable; the caller's tours are not mentioned");
+            Vec::new()
+        });
+        let now = self.now();
+        self.upcoming = tours.iter().filter(|b| b.start > now).min_by_key(|b| b.start).cloned();
+        if let Some(tour) = self.upcoming.clone() {
+            // The tour they have is where this call starts: no new slots are offered for it, and the first
+            // question is whether to keep, move or cancel it.
+            self.hold_tour(&tour);
+            self.ask_keep = true;
             returning = true;
+        } else {
+            let recent = now - chrono::Duration::days(ASK_ABOUT_PAST_DAYS);
+            self.past = tours.into_iter().filter(|b| b.start <= now && b.start > recent).max_by_key(|b| b.start);
+            returning |= self.past.is_some();
         }
         returning
+    }
+
+    /// The state of a call about this booked tour: its property, type, time and code, the contact details it was
+    /// booked with where the call has none, stage Booked.
+    fn hold_tour(&mut self, tour: &Booking) {
+        let s = &mut self.state;
+        s.property = Some(tour.property.clone());
+        s.tour_type = Some(tour.tour_type);
+        s.tour_time = Some(tour.start);
+        s.confirmation = Some(tour.confirmation.clone());
+        s.name.get_or_insert_with(|| tour.name.clone());
+        s.email.get_or_insert_with(|| tour.email.clone());
+        s.phone.get_or_insert_with(|| tour.phone.clone());
+        s.stage = Stage::Booked;
+    }
+
+    /// Starts moving `tour`: the new time is asked for (or taken from this turn) and read back before the move.
+    fn start_move(&mut self, tour: &Booking, parts: &mut Vec<String>) {
+        if self.moving.is_none() {
+            parts.push(format!("Sure, let's find a new time for your {}.", self.tour_words(tour)));
+        }
+        let chosen_type = self.state.tour_type;
+        self.hold_tour(tour);
+        self.state.tour_type = chosen_type.or(Some(tour.tour_type));
+        self.state.tour_time = None;
+        self.state.stage = Stage::Scheduling;
+        self.offered.clear();
+        self.moving = Some(tour.clone());
+    }
+
+    /// A tour found by the confirmation code the caller read out: it becomes the tour this call is about, whoever
+    /// booked it (the code is the proof). Returns the change they asked for before giving the code, if any.
+    async fn find_by_code(
+        &mut self,
+        code: &str,
+        now: NaiveDateTime,
+        parts: &mut Vec<String>,
+        tools: &mut Vec<ToolEvent>,
+    ) -> Result<Option<TourAction>, AgentError> {
+        let started = Instant::now();
+        let found = self.config.tools.bookings().by_code(code).await?.filter(|b| b.start > now);
+        tools.push(ToolEvent {
+            name: "find_tour_by_code".into(),
+            args: json!({"confirmation": code}),
+            result: json!({"found": found.is_some()}),
+            duration_ms: started.elapsed().as_secs_f64() * 1000.0,
+        });
+        match found {
+            Some(tour) => {
+                if self.upcoming.as_ref() != Some(&tour) {
+                    parts.push(format!("Thanks, I found your {}.", self.tour_words(&tour)));
+                }
+                self.hold_tour(&tour);
+                self.upcoming = Some(tour);
+                self.moving = None;
+                Ok(self.pending.take())
+            }
+            None => {
+                parts.push(format!("I couldn't find an upcoming tour with the code {}.", spelled(code)));
+                Ok(None)
+            }
+        }
+    }
+
+    /// What is said when the caller asks about or for a change to a tour this number has not booked.
+    fn no_tour_here(&self) -> String {
+        "I don't see an upcoming tour booked for this number. If you booked from another phone, please read me \
+         your confirmation code."
+            .into()
+    }
+
+    /// Sends the email for a change to a tour and says what happened to it: sent, or not sent (the code is what
+    /// they keep); nothing when confirmations only go to the office's outbox.
+    async fn send_notice(&self, notice: Notice<'_>, tools: &mut Vec<ToolEvent>) -> String {
+        let started = Instant::now();
+        let Some(delivery) =
+            confirmations::send(self.config.mailer.as_ref(), notice, self.config.tools.catalog()).await
+        else {
+            return String::new();
+        };
+        tools.push(ToolEvent {
+            name: "email".into(),
+            args: json!({"confirmation": notice_booking(&notice).confirmation}),
+            result: serde_json::to_value(&delivery).unwrap_or_default(),
+            duration_ms: started.elapsed().as_secs_f64() * 1000.0,
+        });
+        email_sentence(&delivery, &notice_booking(&notice).email)
     }
 
     /// "You have a virtual tour of Hudson 360 on Friday, November 27 at 11:00 AM", for the caller's next tour.
@@ -474,12 +630,19 @@ impl AgentPlanner {
         });
         match cancelled {
             Some(b) => {
+                let by = if self.user_id.as_deref() == Some(b.user_id.as_str()) {
+                    "the caller"
+                } else {
+                    "a caller with the confirmation code"
+                };
                 if let Some(writer) = &self.writer {
-                    writer.cancelled(&b);
+                    writer.booking(&b, BookingEvent::Cancelled, by);
                 }
-                parts.push(format!("Done: your {} is cancelled.", self.tour_words(&b)));
+                let emailed = self.send_notice(Notice::Cancelled(&b), tools).await;
+                parts.push(format!("Done: your {} is cancelled. {emailed}", self.tour_words(&b)));
                 self.state.confirmation = None;
                 self.state.tour_time = None;
+                self.moving = None;
             }
             None => parts.push("That tour was already cancelled.".into()),
         }
@@ -496,7 +659,7 @@ impl AgentPlanner {
                     spelled(&tour.confirmation)
                 )
             }
-            None => "I don't see an upcoming tour booked for this number.".into(),
+            None => self.no_tour_here(),
         }
     }
 
@@ -562,6 +725,17 @@ impl AgentPlanner {
                     parts.push(format!("Just so you know, {} is cats-only.", prop.name));
                 }
             }
+        }
+        if p.pet_friendly == Some(true) && self.state.pet_friendly != Some(true) {
+            // A pet-friendly home asked for: say where pets are welcome.
+            self.state.pet_friendly = Some(true);
+            parts.push(match self.state.property.as_deref().and_then(|id| catalog.property(id)) {
+                Some(prop) => self.config.tools.answer(super::Topic::Pets, Some(&prop.id), None).result["answer"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+                None => catalog.pet_summary(),
+            });
         }
         match &p.budget {
             Some(Ok(b)) => self.state.budget = Some(*b),
@@ -704,7 +878,7 @@ impl AgentPlanner {
         Ok(())
     }
 
-    /// In the confirming stage: yes books, no reopens the details.
+    /// In the confirming stage: yes books (or moves the tour being moved), no reopens the details.
     async fn confirm(
         &mut self,
         p: &Parsed,
@@ -713,57 +887,138 @@ impl AgentPlanner {
         tools: &mut Vec<ToolEvent>,
     ) -> Result<(), AgentError> {
         match p.answer {
-            Some(true) => {
-                let s = &self.state;
-                let (Some(property), Some(tour_type), Some(start), Some(name), Some(email), Some(phone)) =
-                    (s.property.clone(), s.tour_type, s.tour_time, s.name.clone(), s.email.clone(), s.phone.clone())
-                else {
-                    return Ok(());
-                };
-                let code = uuid::Uuid::new_v4().simple().to_string()[..6].to_uppercase();
-                let booking = Booking {
-                    confirmation: code,
-                    property,
-                    tour_type,
-                    start,
-                    user_id: user_id.into(),
-                    name,
-                    email,
-                    phone,
-                };
-                let (outcome, event) = self.config.tools.book(booking).await?;
-                tools.push(event);
-                match outcome {
-                    BookOutcome::Booked(b) => {
-                        if let Some(writer) = &self.writer {
-                            writer.booked(&b);
-                        }
-                        self.upcoming = Some(b.clone());
-                        // Only what was done is said: no confirmation email is sent yet, so none is promised.
-                        parts.push(format!(
-                            "You're all set! Your {} tour of {} is booked for {}. Your confirmation code is {}.",
-                            b.tour_type.spoken(),
-                            self.property_name(),
-                            spoken_time(b.start),
-                            spelled(&b.confirmation),
-                        ));
-                        self.state.confirmation = Some(b.confirmation);
-                        self.state.stage = Stage::Booked;
-                    }
-                    BookOutcome::Taken => {
-                        parts.push("Sorry, that time was just taken by another caller.".into());
-                        self.state.tour_time = None;
-                        self.state.stage = Stage::Scheduling;
-                    }
-                }
-            }
+            Some(true) => match self.moving.clone() {
+                Some(from) => self.move_tour(&from, parts, tools).await,
+                None => self.book(user_id, parts, tools).await,
+            },
             Some(false) => {
+                if let Some(tour) = self.moving.take() {
+                    self.hold_tour(&tour);
+                    parts.push(format!("Okay, your tour stays as booked: {}.", self.upcoming_sentence(&tour)));
+                    return Ok(());
+                }
                 parts.push("No problem. What would you like to change?".into());
                 self.state.stage = Stage::Qualifying;
                 self.expected = None;
                 self.awaiting_change = true;
+                Ok(())
             }
-            None => {}
+            None => Ok(()),
+        }
+    }
+
+    /// Books the tour read back. A caller who already has an upcoming tour of the same property is offered to
+    /// move it instead of getting a second one.
+    async fn book(&mut self, user_id: &str, parts: &mut Vec<String>, tools: &mut Vec<ToolEvent>) -> Result<(), AgentError> {
+        let s = &self.state;
+        let (Some(property), Some(tour_type), Some(start), Some(name), Some(email), Some(phone)) =
+            (s.property.clone(), s.tour_type, s.tour_time, s.name.clone(), s.email.clone(), s.phone.clone())
+        else {
+            return Ok(());
+        };
+        let now = self.now();
+        let existing = self
+            .config
+            .tools
+            .bookings_for(user_id)
+            .await?
+            .into_iter()
+            .filter(|b| b.property == property && b.start > now)
+            .min_by_key(|b| b.start);
+        if let Some(existing) = existing {
+            parts.push(format!(
+                "You already have {}. Shall I move it to {} instead?",
+                self.upcoming_sentence(&existing),
+                spoken_time(start)
+            ));
+            self.upcoming = Some(existing.clone());
+            self.moving = Some(existing);
+            return Ok(());
+        }
+        let code = uuid::Uuid::new_v4().simple().to_string()[..6].to_uppercase();
+        let booking =
+            Booking { confirmation: code, property, tour_type, start, user_id: user_id.into(), name, email, phone, sequence: 0 };
+        let (outcome, event) = self.config.tools.book(booking.clone()).await?;
+        tools.push(event);
+        match outcome {
+            BookOutcome::Booked(b) => {
+                if let Some(writer) = &self.writer {
+                    writer.booking(&b, BookingEvent::Booked, "agent");
+                }
+                self.upcoming = Some(b.clone());
+                let emailed = self.send_notice(Notice::Booked(&b), tools).await;
+                parts.push(format!(
+                    "You're all set! Your {} tour of {} is booked for {}. Your confirmation code is {}. {emailed}",
+                    b.tour_type.spoken(),
+                    self.property_name(),
+                    spoken_time(b.start),
+                    spelled(&b.confirmation),
+                ));
+                self.state.confirmation = Some(b.confirmation);
+                self.state.stage = Stage::Booked;
+            }
+            BookOutcome::Taken => {
+                if let Some(writer) = &self.writer {
+                    writer.booking(&booking, BookingEvent::Failed, "agent");
+                }
+                parts.push("Sorry, that time was just taken by another caller.".into());
+                self.state.tour_time = None;
+                self.state.stage = Stage::Scheduling;
+            }
+        }
+        Ok(())
+    }
+
+    /// Moves the tour being moved to the time read back: the new slot is taken and the old one freed in one step.
+    async fn move_tour(&mut self, from: &Booking, parts: &mut Vec<String>, tools: &mut Vec<ToolEvent>) -> Result<(), AgentError> {
+        let Some(start) = self.state.tour_time else { return Ok(()) };
+        let started = Instant::now();
+        let outcome = self.config.tools.bookings().reschedule(&from.confirmation, start, self.state.tour_type).await?;
+        tools.push(ToolEvent {
+            name: "move_tour".into(),
+            args: json!({"confirmation": from.confirmation, "start": start, "tour_type": self.state.tour_type}),
+            result: json!({"outcome": match &outcome {
+                MoveOutcome::Moved { .. } => "moved",
+                MoveOutcome::Taken => "taken",
+                MoveOutcome::NotFound => "not_found",
+            }}),
+            duration_ms: started.elapsed().as_secs_f64() * 1000.0,
+        });
+        match outcome {
+            MoveOutcome::Moved { from, to } => {
+                self.moving = None;
+                if let Some(writer) = &self.writer {
+                    let by = if self.user_id.as_deref() == Some(to.user_id.as_str()) {
+                        "the caller"
+                    } else {
+                        "a caller with the confirmation code"
+                    };
+                    writer.booking(&to, BookingEvent::Moved { from: from.start }, by);
+                }
+                let emailed = self.send_notice(Notice::Moved { from: &from, to: &to }, tools).await;
+                parts.push(format!(
+                    "Done: your {} tour of {} is now on {}. Your confirmation code stays {}. {emailed}",
+                    to.tour_type.spoken(),
+                    self.property_name(),
+                    spoken_time(to.start),
+                    spelled(&to.confirmation),
+                ));
+                self.hold_tour(&to);
+                self.upcoming = Some(to);
+            }
+            MoveOutcome::Taken => {
+                parts.push("Sorry, that time was just taken by another caller.".into());
+                self.state.tour_time = None;
+                self.state.stage = Stage::Scheduling;
+            }
+            MoveOutcome::NotFound => {
+                self.moving = None;
+                self.upcoming = None;
+                self.state.confirmation = None;
+                self.state.tour_time = None;
+                self.state.stage = Stage::Qualifying;
+                parts.push("I can't find that tour any more: it may have been cancelled.".into());
+            }
         }
         Ok(())
     }
@@ -772,9 +1027,17 @@ impl AgentPlanner {
     async fn next_prompt(&mut self, now: NaiveDateTime, tools: &mut Vec<ToolEvent>) -> Result<String, AgentError> {
         if self.state.stage == Stage::Booked {
             self.expected = None;
+            if std::mem::take(&mut self.ask_keep) && self.upcoming.is_some() {
+                self.asked_keep = true;
+                return Ok("Would you like to keep it, move it, or cancel it?".into());
+            }
             return Ok("Is there anything else I can help you with?".into());
         }
-        let missing = Slot::ALL.into_iter().find(|s| !self.state.has(*s));
+        // Moving a tour needs only its new time.
+        let missing = match &self.moving {
+            Some(_) => (!self.state.has(Slot::TourTime)).then_some(Slot::TourTime),
+            None => Slot::ALL.into_iter().find(|s| !self.state.has(*s)),
+        };
         self.expected = missing;
         let name = self.property_name();
         Ok(match missing {
@@ -821,6 +1084,16 @@ impl AgentPlanner {
                 self.state.stage = Stage::Contact;
                 "And a phone number where we can reach you?".into()
             }
+            None if self.moving.is_some() => {
+                self.state.stage = Stage::Confirming;
+                let from = self.moving.as_ref().map(|b| b.start).unwrap_or(now);
+                format!(
+                    "Let me confirm: move your {} tour of {name} from {} to {}. Shall I move it?",
+                    self.state.tour_type.map_or("", |t| t.spoken()),
+                    spoken_time(from),
+                    self.state.tour_time.map(spoken_time).unwrap_or_default(),
+                )
+            }
             None => {
                 self.state.stage = Stage::Confirming;
                 let s = &self.state;
@@ -845,5 +1118,27 @@ impl AgentPlanner {
             self.record("memory", Some(started.elapsed()), json!({"op": "flush"}));
         }
         self.record("session_end", None, json!({"turns": self.turn, "stage": self.state.stage}));
+    }
+}
+
+/// Whether the caller speaks of a tour of their own ("my tour", "my appointment").
+fn mentions_own_tour(text: &str) -> bool {
+    let t = text.to_lowercase();
+    ["my tour", "my appointment", "my booking", "my visit", "my showing", "my viewing"].iter().any(|w| t.contains(w))
+}
+
+/// The tour a notice is about.
+fn notice_booking<'a>(notice: &Notice<'a>) -> &'a Booking {
+    match notice {
+        Notice::Booked(b) | Notice::Cancelled(b) | Notice::Moved { to: b, .. } => b,
+    }
+}
+
+/// What the caller is told about the email: only what happened.
+fn email_sentence(delivery: &Delivery, address: &str) -> String {
+    match (delivery.sent, &delivery.error) {
+        (true, _) => format!("I've emailed the details to {address}."),
+        (false, Some(_)) => "I couldn't send the email just now, so please note your code.".into(),
+        (false, None) => String::new(),
     }
 }

@@ -96,6 +96,9 @@ pub struct PlannerState {
     pub bedrooms: Option<u8>,
     /// Pets.
     pub pets: Option<Pets>,
+    /// Wants a home that allows pets.
+    #[serde(default)]
+    pub pet_friendly: Option<bool>,
     /// Monthly budget in dollars.
     pub budget: Option<u32>,
     /// Desired move-in date.

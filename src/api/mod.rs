@@ -4,6 +4,7 @@ mod auth;
 mod bookings;
 mod error;
 mod memories;
+mod messages;
 pub mod openapi;
 mod platform;
 
@@ -14,6 +15,7 @@ pub use auth::require_key;
 pub use bookings::BookingFilter;
 pub use error::ApiError;
 pub use memories::{CreateMemory, Done, Forgotten, ListParams, Results, ScopeParams, SearchBody, UpdateMemory};
+pub use messages::MessagesParams;
 pub use platform::{Batch, Entity, ListBody, PageOf};
 
 use crate::realtime::AppState;
@@ -26,6 +28,7 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/memories/{memory_id}/history", get(memories::history))
         .route("/search", post(memories::search))
         .route("/reset", post(memories::reset))
+        .route("/messages", get(messages::list))
         .route("/bookings", get(bookings::list))
         .route("/bookings/{code}", get(bookings::show).delete(bookings::cancel))
         // mem0's hosted platform, as its official clients call it.

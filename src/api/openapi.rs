@@ -10,7 +10,7 @@ use serde_json::{json, Map, Value};
 use super::memories::{CreateMemory, Done, Forgotten, Results, SearchBody, UpdateMemory};
 use super::platform::{Batch, Entity, ListBody, PageOf};
 use crate::agent::{Booking, Cancelled};
-use crate::memory::{HistoryEntry, InferredAdd, MemoryItem, SearchHit};
+use crate::memory::{HistoryEntry, InferredAdd, LoggedMessage, MemoryItem, SearchHit};
 
 /// One operation.
 struct Op {
@@ -102,6 +102,14 @@ pub fn document() -> Value {
             summary: "Delete every memory and all history",
             body: None,
             response: schema::<Done>(&mut g),
+            scoped: false,
+        },
+        Op {
+            method: "get",
+            path: "/messages",
+            summary: "The message log of a caller, agent or session (run_id), in order (query: last = how many)",
+            body: None,
+            response: schema::<Results<LoggedMessage>>(&mut g),
             scoped: false,
         },
         Op {

@@ -1,9 +1,10 @@
-//! Benchmarks that print numbers (`tourdesk bench memory|recall|agent|infer|voice`): speed and memory targets live here, not in timed
+//! Benchmarks that print numbers (`tourdesk bench memory|recall|understanding|agent|infer|voice`): speed and memory targets live here, not in timed
 //! tests.
 
 mod infer;
 pub mod phone;
 mod recall;
+mod understanding;
 mod voice;
 
 use std::time::{Duration, Instant};
@@ -16,6 +17,7 @@ use crate::memory::{Memory, MemoryConfig, MemoryError, NewMemory, Scope, SearchR
 
 pub use infer::{infer_bench, InferBenchReport, ModelInferReport};
 pub use recall::{recall_bench, RecallBenchError, RecallBenchReport, RecallScores};
+pub use understanding::{understanding_bench, Context, Rate, UnderstandingBenchError, UnderstandingReport};
 pub use voice::{voice_bench, Stage, VoiceBenchError, VoiceBenchReport};
 
 /// Knobs of the memory benchmark.

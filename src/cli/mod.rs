@@ -114,6 +114,19 @@ pub enum BenchCommand {
         #[arg(long)]
         json: bool,
     },
+    /// How well the agent reads renters speaking freely, on Schema-Guided Dialogue's Homes domain: per slot, on a
+    /// call's first turn and in context, and every false fill (a slot set to a value the caller did not give).
+    Understanding {
+        /// SGD-format JSON (a list of dialogues with turns, frames and actions), e.g. ../shared/eval/sgd_homes_train.json
+        #[arg(long)]
+        dataset: PathBuf,
+        /// Print this many wrong readings and false fills
+        #[arg(long, default_value_t = 0)]
+        misses: usize,
+        /// Print the report as JSON
+        #[arg(long)]
+        json: bool,
+    },
     /// Time each local chat model: load, prompt and generation speed, and one inferred add of a two-message
     /// exchange (with and without the prompt-prefix cache), in a temporary store.
     Infer {

@@ -5,6 +5,7 @@ mod filter;
 mod import;
 mod infer;
 mod keyword;
+mod messages;
 mod ranking;
 pub(crate) mod store;
 mod time;
@@ -13,6 +14,7 @@ mod types;
 pub use filter::{split_scope, MetadataFilter, Op};
 pub use import::{import_jsonl, ImportLine, ImportReport};
 pub use infer::InferredAdd;
+pub use messages::{LoggedMessage, MessageLog};
 pub use ranking::ScoreDetails;
 pub use types::{
     parse_expiration, AddInput, EventKind, HistoryEntry, MemoryEvent, MemoryItem, Message, NewMemory, Scope, SearchHit,
@@ -159,6 +161,8 @@ pub struct ForgetReport {
     pub memories: usize,
     /// History entries deleted.
     pub history_entries: usize,
+    /// Logged messages deleted.
+    pub messages: usize,
     /// Old table versions removed from disk (they still held the deleted rows).
     pub versions_removed: usize,
     /// Bytes of files removed from disk.
@@ -184,6 +188,7 @@ pub struct Memory {
 
 struct Inner {
     store: LanceStore,
+    messages: MessageLog,
     embedder: EmbedderHandle,
     exact_search_rows: usize,
     /// Writes since the last compaction.
@@ -211,16 +216,23 @@ impl Memory {
     pub async fn open(config: &MemoryConfig, embedder: EmbedderHandle) -> Result<Self, MemoryError> {
         let table = config.table.clone().unwrap_or_else(|| default_table_name(embedder.model_id()));
         let store = LanceStore::open(&config.uri, &table, embedder.model_id(), embedder.dim()).await?;
+        let messages = MessageLog::open(&config.uri).await?;
         let exact_search_rows = config.exact_search_rows;
         Ok(Self {
             inner: Arc::new(Inner {
                 store,
+                messages,
                 embedder,
                 exact_search_rows,
                 writes: AtomicUsize::new(0),
                 terms: keyword::TermCache::default(),
             }),
         })
+    }
+
+    /// The sessions' message log, kept beside the memories.
+    pub fn messages(&self) -> &MessageLog {
+        &self.inner.messages
     }
 
     /// The embedder this store uses.
@@ -551,8 +563,16 @@ impl Memory {
             self.inner.store.find(scope_expr(scope), None).await?.into_iter().map(|i| i.id).collect();
         let memories = self.inner.store.delete_ids(&ids).await?;
         let history_entries = self.inner.store.delete_history(scope).await?;
-        let purged = self.inner.store.purge().await?;
-        Ok(ForgetReport { memories, history_entries, versions_removed: purged.versions, bytes_removed: purged.bytes })
+        let log = &self.inner.messages;
+        let messages = store::delete_by_ids(log.table(), &log.ids(scope).await?).await?;
+        let purged = self.inner.store.purge(&[log.table()]).await?;
+        Ok(ForgetReport {
+            memories,
+            history_entries,
+            messages,
+            versions_removed: purged.versions,
+            bytes_removed: purged.bytes,
+        })
     }
 
     /// Deletes every memory that has expired, recording a DELETE in each one's history. Returns what was deleted.
@@ -585,10 +605,11 @@ impl Memory {
         self.inner.store.history(id).await
     }
 
-    /// Deletes every memory and all history in this store.
+    /// Deletes every memory, all history and the message log in this store.
     #[instrument(skip_all, name = "memory.reset")]
     pub async fn reset(&self) -> Result<(), MemoryError> {
         self.inner.store.clear().await?;
+        self.inner.messages.clear().await?;
         self.inner.store.optimize().await
     }
 

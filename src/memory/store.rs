@@ -549,9 +549,9 @@ impl LanceStore {
 
     /// Makes deleted rows unrecoverable: rewrites every data file that still holds a deleted row, rebuilds the
     /// full-text index from the live rows (its vocabulary would keep deleted words), and removes every older
-    /// version of both tables with the files only they used. Returns the table versions removed.
+    /// version of both tables (and of `also`) with the files only they used. Returns the table versions removed.
     #[instrument(skip_all, name = "store.purge")]
-    pub(crate) async fn purge(&self) -> Result<PurgeStats, MemoryError> {
+    pub(crate) async fn purge(&self, also: &[&Table]) -> Result<PurgeStats, MemoryError> {
         let compact = || OptimizeAction::Compact {
             options: CompactionOptions {
                 materialize_deletions: true,
@@ -568,7 +568,7 @@ impl LanceStore {
             error_if_tagged_old_versions: Some(true),
         };
         let mut stats = PurgeStats::default();
-        for table in [&self.memories, &self.history] {
+        for table in [&self.memories, &self.history].into_iter().chain(also.iter().copied()) {
             table.optimize(compact()).await?;
             // Indexes are rebuilt from the live rows: the full-text vocabulary would keep deleted words, the
             // owner index deleted owners.
@@ -605,7 +605,7 @@ fn f32_col<'a>(batch: &'a RecordBatch, name: &str) -> Result<&'a Float32Array, M
 }
 
 /// Deletes the rows of `table` with these ids, a chunk of ids per delete; returns how many.
-async fn delete_by_ids(table: &Table, ids: &[String]) -> Result<usize, MemoryError> {
+pub(crate) async fn delete_by_ids(table: &Table, ids: &[String]) -> Result<usize, MemoryError> {
     let mut deleted = 0;
     for chunk in ids.chunks(DELETE_CHUNK) {
         let list = chunk.iter().map(|id| lit(id.clone())).collect();

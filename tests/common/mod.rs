@@ -82,7 +82,19 @@ pub async fn agent_in(dir: &tempfile::TempDir, memory: MemoryService) -> AgentCo
         recordings: Some(dir.path().join("recordings")),
         now: Some(office_now()),
         wording: None,
+        mailer: Some(outbox_mailer(dir)),
     }
+}
+
+/// Confirmations kept in `dir/outbox` only (no SMTP server), as a fresh install sends them.
+pub fn outbox_mailer(dir: &tempfile::TempDir) -> tourdesk::notify::Mailer {
+    tourdesk::notify::Mailer::new(
+        "Harborline Leasing <tours@localhost>",
+        &dir.path().join("outbox"),
+        None,
+        std::time::Duration::from_secs(5),
+    )
+    .unwrap()
 }
 
 /// Speech for phone calls as `serve` sets it up: whisper-tiny-en with the agent's vocabulary hint, espeak-ng at the

@@ -116,20 +116,7 @@ async fn talk_see_state_inspect_memory_and_forget_in_a_real_browser() {
     let (memory, dir) = common::fresh_memory().await;
     let service = MemoryService::new(memory);
     let agent = common::agent_in(&dir, service.clone()).await;
-    // A tour the caller booked earlier, for the Tours view.
-    let start = common::office_now() + chrono::Duration::days(3);
-    let tour = Booking {
-        confirmation: "B0C0A1".into(),
-        property: "hudson-360".into(),
-        tour_type: TourType::Virtual,
-        start,
-        user_id: "+15557770001".into(),
-        name: "Dana".into(),
-        email: "dana@example.com".into(),
-        phone: "+15557770001".into(),
-        sequence: 0,
-    };
-    agent.tools.book(tour).await.unwrap();
+    let tools = agent.tools.clone();
     let running = LoopbackServer::start(AppState::new(agent), Duration::from_secs(5)).await.unwrap();
     let base = format!("http://{}/", running.addr);
 
@@ -203,6 +190,20 @@ async fn talk_see_state_inspect_memory_and_forget_in_a_real_browser() {
     );
 
     // The Tours view lists the caller's tour; cancel takes two clicks.
+    // A tour booked for the caller (by the office), for the Tours view.
+    let start = common::office_now() + chrono::Duration::days(3);
+    let tour = Booking {
+        confirmation: "B0C0A1".into(),
+        property: "hudson-360".into(),
+        tour_type: TourType::Virtual,
+        start,
+        user_id: "+15557770001".into(),
+        name: "Dana".into(),
+        email: "dana@example.com".into(),
+        phone: "+15557770001".into(),
+        sequence: 0,
+    };
+    tools.book(tour).await.unwrap();
     page.eval("document.getElementById('caller-tours').click()").await;
     page.wait_for("document.getElementById('tourstatus').textContent === '1 tour'", "the caller's tour").await;
     assert!(page.eval("document.querySelector('#tourlist tr.tour').textContent").await.as_str().unwrap().contains("B0C0A1"));

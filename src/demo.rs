@@ -1,6 +1,7 @@
 //! `tourdesk demo`: the seed's walk-through on the real local models and store. A caller books a tour; the
 //! conversation and the planner's state are saved as memories; the caller's context is retrieved and searched;
-//! a second call is greeted by name and continues where the first left off; another caller knows nothing of it.
+//! a second call is greeted by name, hears its tour and moves it (the tour's memory keeps the story, the emails go
+//! to the outbox or over SMTP); another caller knows nothing of it.
 
 use std::io::Write;
 
@@ -39,8 +40,7 @@ pub async fn run_demo(config: AgentConfig, out: &mut impl Write) -> Result<(), A
         .map_err(io)?;
 
     writeln!(out, "-- Call 1 from {DEMO_CALLER}").map_err(io)?;
-    let mut call = AgentPlanner::new(config.clone());
-    call.set_session_context(DEMO_CALLER, &format!("demo-{}", uuid::Uuid::new_v4().simple()));
+    let mut call = AgentPlanner::start(config.clone(), DEMO_CALLER, &format!("demo-{}", uuid::Uuid::new_v4().simple()));
     conversation(
         &mut call,
         &[
@@ -79,14 +79,38 @@ pub async fn run_demo(config: AgentConfig, out: &mut impl Write) -> Result<(), A
     }
 
     writeln!(out, "\n-- Call 2 from {DEMO_CALLER}: a new session picks up where the first left off").map_err(io)?;
-    let mut call = AgentPlanner::new(config.clone());
-    call.set_session_context(DEMO_CALLER, &format!("demo-{}", uuid::Uuid::new_v4().simple()));
-    conversation(&mut call, &["Hi, it's me again.", "When is my tour?", "No, that's all. Thanks!"], out).await?;
+    let mut call = AgentPlanner::start(config.clone(), DEMO_CALLER, &format!("demo-{}", uuid::Uuid::new_v4().simple()));
+    conversation(
+        &mut call,
+        &[
+            "Hi, it's me again.",
+            "I'd like to move it, please.",
+            "The second one.",
+            "Yes.",
+            "When is my tour?",
+            "No, that's all. Thanks!",
+        ],
+        out,
+    )
+    .await?;
     call.finish().await;
+    if let Some(tour) = service
+        .memory()
+        .get_all(&Scope::user(DEMO_CALLER), &crate::memory::MetadataFilter::parse(&serde_json::json!({"kind": "booking"}))?, 1)
+        .await?
+        .pop()
+    {
+        writeln!(out, "  the tour's memory and its history:").map_err(io)?;
+        for h in service.memory().history(&tour.id).await? {
+            writeln!(out, "    {:<6} {}", h.event.as_str(), h.new_memory.as_deref().unwrap_or("∅")).map_err(io)?;
+        }
+    }
+    if let Some(outbox) = &config.mailer {
+        writeln!(out, "  confirmations: {}", outbox.describe()).map_err(io)?;
+    }
 
     writeln!(out, "\n-- Call from {OTHER_CALLER}, who has never called").map_err(io)?;
-    let mut call = AgentPlanner::new(config);
-    call.set_session_context(OTHER_CALLER, &format!("demo-{}", uuid::Uuid::new_v4().simple()));
+    let mut call = AgentPlanner::start(config, OTHER_CALLER, &format!("demo-{}", uuid::Uuid::new_v4().simple()));
     conversation(&mut call, &["Hello?"], out).await?;
     call.finish().await;
     Ok(())

@@ -46,8 +46,7 @@ impl Office {
             wording: None,
             mailer: Some(common::outbox_mailer(&self.dir)),
         };
-        let mut planner = AgentPlanner::new(config);
-        planner.set_session_context(user, session);
+        let mut planner = AgentPlanner::start(config, user, session);
         planner
     }
 }
@@ -222,9 +221,7 @@ async fn the_agent_works_without_memory() {
     let office = Office::open().await;
     let config =
         AgentConfig { tools: office.tools.clone(), memory: None, recordings: None, now: Some(now()), wording: None, mailer: None };
-    let mut call = AgentPlanner::new(config);
-    assert!(call.process_transcript("hello").await.is_err(), "a session is required");
-    call.set_session_context("+15550002222", "CA-nomem");
+    let mut call = AgentPlanner::start(config, "+15550002222", "CA-nomem");
     let r = say(&mut call, "Hi, I'm Jo and I want a studio at 21 West End").await;
     assert!(r.contains("pets"), "{r}");
     call.finish().await;
@@ -239,8 +236,7 @@ fn wording_planner(office: &Office, wording: Wording, user: &str) -> AgentPlanne
         wording: Some(wording),
         mailer: None,
     };
-    let mut planner = AgentPlanner::new(config);
-    planner.set_session_context(user, &format!("{user}-session"));
+    let mut planner = AgentPlanner::start(config, user, &format!("{user}-session"));
     planner
 }
 
@@ -248,8 +244,7 @@ fn wording_planner(office: &Office, wording: Wording, user: &str) -> AgentPlanne
 fn template_planner(office: &Office, user: &str) -> AgentPlanner {
     let config =
         AgentConfig { tools: office.tools.clone(), memory: None, recordings: None, now: Some(now()), wording: None, mailer: None };
-    let mut planner = AgentPlanner::new(config);
-    planner.set_session_context(user, "plain");
+    let mut planner = AgentPlanner::start(config, user, "plain");
     planner
 }
 

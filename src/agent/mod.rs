@@ -41,9 +41,6 @@ pub enum AgentError {
     /// Memory failed where it could not be skipped.
     #[error(transparent)]
     Memory(#[from] MemoryError),
-    /// `process_transcript` before `set_session_context`.
-    #[error("no session: call set_session_context(user_id, session_id) first")]
-    NoSession,
     /// Not a confirmation code.
     #[error("{0:?} is not a confirmation code: codes are 4 to 16 letters and digits, as read to the caller")]
     InvalidCode(String),

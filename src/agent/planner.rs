@@ -82,7 +82,7 @@ pub struct Reply {
 /// One conversation with one caller.
 pub struct AgentPlanner {
     config: AgentConfig,
-    user_id: Option<String>,
+    user_id: String,
     session_id: String,
     state: PlannerState,
     /// The slot the last reply asked for.
@@ -130,19 +130,27 @@ struct HeldExchange {
 }
 
 impl AgentPlanner {
-    /// A planner with no caller yet.
-    pub fn new(config: AgentConfig) -> Self {
-        Self {
+    /// Starts a call from `user_id` (the key of their memories and tours; a phone number on the phone line);
+    /// `session_id` names this call in the message log and the flight recorder.
+    pub fn start(config: AgentConfig, user_id: &str, session_id: &str) -> Self {
+        let recorder = config.recordings.as_ref().and_then(|dir| match FlightRecorder::create(dir, session_id) {
+            Ok(r) => Some(Arc::new(r)),
+            Err(e) => {
+                warn!(error = %e, dir = %dir.display(), "cannot open the flight recorder; the call goes on unrecorded");
+                None
+            }
+        });
+        let planner = Self {
             config,
-            user_id: None,
-            session_id: uuid::Uuid::new_v4().to_string(),
+            user_id: user_id.to_string(),
+            session_id: session_id.to_string(),
             state: PlannerState::default(),
             expected: None,
             offered: Vec::new(),
             pending_time: None,
             awaiting_change: false,
             turn: 0,
-            recorder: None,
+            recorder,
             writer: None,
             hold_exchanges: false,
             held: None,
@@ -153,27 +161,14 @@ impl AgentPlanner {
             asked_keep: false,
             past: None,
             pending: None,
-        }
-    }
-
-    /// Starts a session for a caller: `user_id` keys their memories, `session_id` this call.
-    pub fn set_session_context(&mut self, user_id: &str, session_id: &str) {
-        *self = Self::new(self.config.clone());
-        self.user_id = Some(user_id.to_string());
-        self.session_id = session_id.to_string();
-        self.recorder = self.config.recordings.as_ref().and_then(|dir| match FlightRecorder::create(dir, session_id) {
-            Ok(r) => Some(Arc::new(r)),
-            Err(e) => {
-                warn!(error = %e, dir = %dir.display(), "cannot open the flight recorder; the call goes on unrecorded");
-                None
-            }
-        });
-        self.record("session_start", None, json!({"user_id": user_id}));
+        };
+        planner.record("session_start", None, json!({"user_id": user_id}));
+        planner
     }
 
     /// For spoken calls, where the caller can cut a reply off: each exchange is written to memory only once the
     /// next turn starts, the call ends, or [`AgentPlanner::heard`] says how much of the reply was heard. Call it
-    /// after `set_session_context`, which starts a fresh session.
+    /// before the first turn.
     pub fn hold_exchanges(&mut self) {
         self.hold_exchanges = true;
     }
@@ -214,7 +209,7 @@ impl AgentPlanner {
         let span = info_span!("greet", session = %self.session_id);
         async {
             let started = Instant::now();
-            let user_id = self.user_id.clone().ok_or(AgentError::NoSession)?;
+            let user_id = self.user_id.clone();
             if self.turn > 0 {
                 return Err(AgentError::AlreadyGreeted);
             }
@@ -287,7 +282,7 @@ impl AgentPlanner {
 
     async fn turn_inner(&mut self, text: &str) -> Result<Reply, AgentError> {
         let started = Instant::now();
-        let user_id = self.user_id.clone().ok_or(AgentError::NoSession)?;
+        let user_id = self.user_id.clone();
         self.record("transcript", None, json!({"text": text, "turn": self.turn}));
         let before = self.state.clone();
         let mut parts = Vec::new();
@@ -630,7 +625,7 @@ impl AgentPlanner {
         });
         match cancelled {
             Some(b) => {
-                let by = if self.user_id.as_deref() == Some(b.user_id.as_str()) {
+                let by = if self.user_id == b.user_id {
                     "the caller"
                 } else {
                     "a caller with the confirmation code"
@@ -639,7 +634,8 @@ impl AgentPlanner {
                     writer.booking(&b, BookingEvent::Cancelled, by);
                 }
                 let emailed = self.send_notice(Notice::Cancelled(&b), tools).await;
-                parts.push(format!("Done: your {} is cancelled. {emailed}", self.tour_words(&b)));
+                parts.push(format!("Done: your {} is cancelled.", self.tour_words(&b)));
+                parts.push(emailed);
                 self.state.confirmation = None;
                 self.state.tour_time = None;
                 self.moving = None;
@@ -948,12 +944,13 @@ impl AgentPlanner {
                 self.upcoming = Some(b.clone());
                 let emailed = self.send_notice(Notice::Booked(&b), tools).await;
                 parts.push(format!(
-                    "You're all set! Your {} tour of {} is booked for {}. Your confirmation code is {}. {emailed}",
+                    "You're all set! Your {} tour of {} is booked for {}. Your confirmation code is {}.",
                     b.tour_type.spoken(),
                     self.property_name(),
                     spoken_time(b.start),
                     spelled(&b.confirmation),
                 ));
+                parts.push(emailed);
                 self.state.confirmation = Some(b.confirmation);
                 self.state.stage = Stage::Booked;
             }
@@ -988,7 +985,7 @@ impl AgentPlanner {
             MoveOutcome::Moved { from, to } => {
                 self.moving = None;
                 if let Some(writer) = &self.writer {
-                    let by = if self.user_id.as_deref() == Some(to.user_id.as_str()) {
+                    let by = if self.user_id == to.user_id {
                         "the caller"
                     } else {
                         "a caller with the confirmation code"
@@ -997,12 +994,13 @@ impl AgentPlanner {
                 }
                 let emailed = self.send_notice(Notice::Moved { from: &from, to: &to }, tools).await;
                 parts.push(format!(
-                    "Done: your {} tour of {} is now on {}. Your confirmation code stays {}. {emailed}",
+                    "Done: your {} tour of {} is now on {}. Your confirmation code stays {}.",
                     to.tour_type.spoken(),
                     self.property_name(),
                     spoken_time(to.start),
                     spelled(&to.confirmation),
                 ));
+                parts.push(emailed);
                 self.hold_tour(&to);
                 self.upcoming = Some(to);
             }

@@ -251,8 +251,7 @@ async fn run_sessions(
     for i in 0..sessions {
         // Half the callers are returning ones (their second session), as on a real line.
         let user = format!("+1555{prefix}{:06}", i / 2);
-        let mut planner = AgentPlanner::new(config.clone());
-        planner.set_session_context(&user, &format!("bench-{prefix}-{i}"));
+        let mut planner = AgentPlanner::start(config.clone(), &user, &format!("bench-{prefix}-{i}"));
         for line in SCRIPT {
             let t = Instant::now();
             let reply = planner.process_transcript(line).await?;

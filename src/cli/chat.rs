@@ -11,8 +11,7 @@ use tourdesk::agent::{AgentConfig, AgentPlanner};
 pub async fn run(config: AgentConfig, user: &str, session: Option<String>, show_state: bool) -> Result<()> {
     let interactive = std::io::stdin().is_terminal();
     let session = session.unwrap_or_else(|| format!("chat-{}", uuid::Uuid::new_v4().simple()));
-    let mut planner = AgentPlanner::new(config);
-    planner.set_session_context(user, &session);
+    let mut planner = AgentPlanner::start(config, user, &session);
     if interactive {
         eprintln!("tourdesk chat as {user} (session {session}); say hello, or `bye` to hang up.");
         eprint!("you> ");

@@ -93,6 +93,15 @@ impl Mailer {
         (self.from.name.clone().unwrap_or_default(), self.from.email.to_string())
     }
 
+    /// Where messages go, in words: "sent over SMTP and kept in data/outbox" or "kept in data/outbox (no SMTP
+    /// server configured)".
+    pub fn describe(&self) -> String {
+        match self.smtp {
+            Some(_) => format!("sent over SMTP and kept in {}", self.outbox.display()),
+            None => format!("kept in {} (no SMTP server configured)", self.outbox.display()),
+        }
+    }
+
     /// Whether messages are sent (an SMTP server is configured) rather than only kept in the outbox.
     pub fn sends(&self) -> bool {
         self.smtp.is_some()

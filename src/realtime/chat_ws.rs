@@ -134,8 +134,7 @@ async fn session(mut socket: WebSocket, state: AppState) {
                     let session_id = session_id
                         .filter(|s| Scope { run_id: Some(s.clone()), ..Scope::default() }.validate().is_ok())
                         .unwrap_or_else(|| format!("ws-{}", uuid::Uuid::new_v4().simple()));
-                    let mut p = AgentPlanner::new(state.agent.clone());
-                    p.set_session_context(&user_id, &session_id);
+                    let p = AgentPlanner::start(state.agent.clone(), &user_id, &session_id);
                     planner = Some(p);
                     send(&mut socket, &ServerMessage::Started { session_id, user_id }).await
                 }

@@ -189,8 +189,7 @@ async fn call(socket: WebSocket, state: AppState, voice: Voice) {
                     break Some((POLICY, "start without a callSid".into()));
                 }
                 let user_id = caller.unwrap_or_else(|| format!("anonymous-{session_id}"));
-                let mut planner = AgentPlanner::new(state.agent.clone());
-                planner.set_session_context(&user_id, &session_id);
+                let mut planner = AgentPlanner::start(state.agent.clone(), &user_id, &session_id);
                 planner.hold_exchanges();
                 planner.record_event("call_start", None, json!({"stream_sid": start.stream_sid, "user_id": user_id}));
                 let playback = Arc::new(Mutex::new(Playback {

@@ -46,7 +46,7 @@ impl Office {
             wording: None,
             mailer: Some(common::outbox_mailer(&self.dir)),
         };
-        let mut planner = AgentPlanner::start(config, user, session);
+        let planner = AgentPlanner::start(config, user, session);
         planner
     }
 }
@@ -236,7 +236,7 @@ fn wording_planner(office: &Office, wording: Wording, user: &str) -> AgentPlanne
         wording: Some(wording),
         mailer: None,
     };
-    let mut planner = AgentPlanner::start(config, user, &format!("{user}-session"));
+    let planner = AgentPlanner::start(config, user, &format!("{user}-session"));
     planner
 }
 
@@ -244,7 +244,7 @@ fn wording_planner(office: &Office, wording: Wording, user: &str) -> AgentPlanne
 fn template_planner(office: &Office, user: &str) -> AgentPlanner {
     let config =
         AgentConfig { tools: office.tools.clone(), memory: None, recordings: None, now: Some(now()), wording: None, mailer: None };
-    let mut planner = AgentPlanner::start(config, user, "plain");
+    let planner = AgentPlanner::start(config, user, "plain");
     planner
 }
 

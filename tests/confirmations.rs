@@ -55,7 +55,7 @@ fn mailer(dir: &tempfile::TempDir, smtp: Option<&str>) -> Mailer {
 }
 
 async fn call(config: &AgentConfig, session: &str) -> AgentPlanner {
-    let mut planner = AgentPlanner::start(config.clone(), DANA, session);
+    let planner = AgentPlanner::start(config.clone(), DANA, session);
     planner
 }
 

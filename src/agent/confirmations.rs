@@ -29,8 +29,9 @@ pub enum Notice<'a> {
     Cancelled(&'a Booking),
 }
 
-impl Notice<'_> {
-    fn booking(&self) -> &Booking {
+impl<'a> Notice<'a> {
+    /// The tour the notice is about (as it is now).
+    pub fn booking(&self) -> &'a Booking {
         match self {
             Self::Booked(b) | Self::Cancelled(b) | Self::Moved { to: b, .. } => b,
         }

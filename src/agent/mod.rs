@@ -4,10 +4,12 @@
 mod bookings;
 mod catalog;
 mod confirmations;
+mod dialogue;
 mod memory_service;
 mod memory_writer;
 mod office;
 mod parser;
+mod phrases;
 mod planner;
 mod state;
 mod tools;
@@ -16,12 +18,14 @@ mod wording;
 pub use bookings::{confirmation_code, BookOutcome, Booking, BookingStore, MoveOutcome};
 pub use catalog::{Catalog, Property};
 pub use confirmations::Notice;
+pub use dialogue::{Calendar, Commit, Dialogue, Step};
+pub use phrases::Phrases;
 pub use memory_service::{preference_text, BookingEvent, MemoryService, UserContext, AGENT_ID};
 pub use office::{parse_office_time, Cancelled, Office};
 pub use parser::{parse, words_to_numbers, Parsed, TimeRequest, Topic};
 pub use planner::{AgentConfig, AgentPlanner, Reply};
 pub use state::{Pets, PlannerState, Slot, Stage, TourType};
-pub use tools::{spoken_time, ToolEvent, Tools};
+pub use tools::{answer, spoken_time, ToolEvent, Tools};
 pub use wording::{Worded, Wording};
 
 use crate::memory::MemoryError;

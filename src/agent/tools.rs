@@ -66,6 +66,16 @@ pub fn spoken_time(t: NaiveDateTime) -> String {
     t.format("%A, %B %-d at %-I:%M %p").to_string()
 }
 
+/// The answer to a question about `topic` for one property (or every one, when none is chosen yet), from the
+/// catalog.
+pub fn answer(catalog: &Catalog, topic: Topic, property: Option<&str>, bedrooms: Option<u8>) -> String {
+    let properties: Vec<&Property> = match property.and_then(|id| catalog.property(id)) {
+        Some(p) => vec![p],
+        None => catalog.properties.iter().collect(),
+    };
+    properties.iter().map(|p| answer_for(p, topic, bedrooms)).collect::<Vec<_>>().join(" ")
+}
+
 impl Tools {
     /// Tools over a catalog and a bookings table.
     pub fn new(catalog: Arc<Catalog>, bookings: BookingStore) -> Self {
@@ -82,21 +92,6 @@ impl Tools {
         self.catalog.clone()
     }
 
-    /// Answers a question about `topic` for one property (or all, when none is chosen yet).
-    pub fn answer(&self, topic: Topic, property: Option<&str>, bedrooms: Option<u8>) -> ToolEvent {
-        let started = Instant::now();
-        let properties: Vec<&Property> = match property.and_then(|id| self.catalog.property(id)) {
-            Some(p) => vec![p],
-            None => self.catalog.properties.iter().collect(),
-        };
-        let parts: Vec<String> = properties.iter().map(|p| answer_for(p, topic, bedrooms)).collect();
-        ToolEvent {
-            name: format!("{topic:?}").to_lowercase(),
-            args: json!({"property": property, "bedrooms": bedrooms}),
-            result: json!({"answer": parts.join(" ")}),
-            duration_ms: started.elapsed().as_secs_f64() * 1000.0,
-        }
-    }
 
     /// Open tour starts after `after`, within [`TOUR_WINDOW_DAYS`], with booked ones removed.
     pub async fn open_slots(

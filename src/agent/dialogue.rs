@@ -89,6 +89,7 @@ pub struct Step {
     expected_before: Option<Slot>,
     understood: bool,
     no_answer: bool,
+    asks_past: bool,
     was_asked_keep: bool,
     was_confirming_cancel: bool,
     cancel_asked: bool,
@@ -123,6 +124,8 @@ pub struct Dialogue {
     upcoming: Option<Booking>,
     /// The caller's most recent tour, when it is over and recent.
     past: Option<Booking>,
+    /// The last reply asked how that tour went.
+    asked_past: bool,
 }
 
 fn is_phone_number(user_id: &str) -> bool {
@@ -178,6 +181,7 @@ impl Dialogue {
     pub fn greet(&mut self, returning: bool, cal: &Calendar<'_>) -> String {
         match self.past.take() {
             Some(past) => {
+                self.asked_past = true;
                 let say = Phrases::new(cal.catalog);
                 format!("{} How was your {}?", self.greeting(returning, cal.catalog), say.tour_words(&past))
             }
@@ -281,6 +285,9 @@ impl Dialogue {
             parts.push(say.no_tour_here());
             self.pending = Some(TourAction::Move);
         }
+        if std::mem::take(&mut self.asked_past) && (parsed.answer.is_some() || text.split_whitespace().count() > 2) {
+            parts.push("Thank you for telling me.".into());
+        }
         if let Some(returning) = greeting {
             parts.insert(0, self.greeting(returning, cal.catalog));
         }
@@ -335,6 +342,14 @@ impl Dialogue {
             || asked_again
             || parsed.keep_tour
             || (was_asked_keep && parsed.answer.is_some());
+        // A first "hello" from a caller whose tour is recently over: ask how it went before anything else.
+        let asks_past = greeting.is_some() && !understood && self.past.is_some();
+        if asks_past {
+            if let Some(past) = self.past.take() {
+                parts.push(format!("How was your {}?", say.tour_words(&past)));
+                self.asked_past = true;
+            }
+        }
         Step {
             parts,
             answers,
@@ -343,6 +358,7 @@ impl Dialogue {
             expected_before: self.expected,
             understood,
             no_answer: parsed.answer == Some(false),
+            asks_past,
             was_asked_keep,
             was_confirming_cancel,
             cancel_asked,
@@ -421,7 +437,7 @@ impl Dialogue {
             && changed.is_empty()
             && !step.was_confirming_cancel
             && !step.was_asked_keep;
-        let prompt = if step.cancel_asked || self.asked_keep {
+        let prompt = if step.cancel_asked || self.asked_keep || step.asks_past {
             String::new()
         } else if finished {
             // "No, that's all" after a booking: the call is over.
@@ -802,6 +818,21 @@ mod tests {
         assert!(r.contains("Shall I cancel your virtual tour of Hudson 360") && commit.is_none(), "{r}");
         let (_, commit) = turn(&mut d, "yes", &tours);
         assert_eq!(commit, Some(Commit::Cancel(tours[0].clone())));
+    }
+
+    #[test]
+    fn a_recent_tour_is_asked_about_then_the_call_goes_on() {
+        let past = tour(DANA, "AB12CD", now() - chrono::Duration::days(3));
+        let mut d = Dialogue::new(DANA);
+        assert!(d.begin(None, std::slice::from_ref(&past), now()), "a caller with a tour is known");
+        let catalog = Catalog::builtin().unwrap();
+        let cal = Calendar::new(&catalog, &[], now());
+        let parsed = parse("Hi there", None, now().date(), &catalog);
+        let step = d.step(&parsed, "Hi there", Some(true), &cal);
+        let (hello, _) = d.finish(step, &cal);
+        assert!(hello.ends_with("How was your virtual tour of Hudson 360 on Saturday, November 21 at 9:00 AM?"), "{hello}");
+        let (next, _) = turn(&mut d, "It was great, I loved the light", &[]);
+        assert!(next.starts_with("Thank you for telling me.") && next.contains("Which of our buildings"), "{next}");
     }
 
     #[test]

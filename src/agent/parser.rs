@@ -134,6 +134,9 @@ static ALLOWS_THEM: LazyLock<Regex> = LazyLock::new(|| re(r"\b(?:allow|allows|ac
 static ASKS_ABOUT_IT: LazyLock<Regex> = LazyLock::new(|| {
     re(r"\b(?:whether|if|or not)\b|\b(?:are|would|will|do|does|can|is|could)\s+(?:pets?|they|it|dogs?|cats?|animals?|you|we)\b|^(?:and |also |so |ok |okay )?(?:is the|is this|is that|what about pets|how about pets)")
 });
+/// Asking someone to check something about a place: "find out if", "search whether", "check if".
+static CHECK_WHETHER: LazyLock<Regex> =
+    LazyLock::new(|| re(r"\bfind out\b|\b(?:search|check|see|ask|look)\s+(?:if|whether)\b"));
 /// Words of a search ("find me an apartment that…", "anything else that…"): the caller asks for homes like that.
 static SEARCHING: LazyLock<Regex> = LazyLock::new(|| {
     re(r"\b(?:find|finding|looking|look for|search|other|another|anything|else|somewhere|someplace|something|more|additional|options)\b|\bhow about (?:a|an|one)\b|\bget (?:me )?(?:a|an|one|some)\s+(?:\w+\s+){0,2}(?:apartment|place|unit|home)s?\b|\b(?:a|an|one)\s+(?:\w+\s+){0,3}(?:apartment|place|unit|home|bedroom|bed room)s?\s+(?:that|which|where|with)\b")
@@ -686,7 +689,8 @@ fn pet_friendly(t: &str) -> Option<bool> {
     let named_pets = ANIMAL_WORD.is_match(t);
     sentences(t).into_iter().find_map(|s| {
         let says = PET_FRIENDLY.iter().any(|r| r.is_match(s)) || (named_pets && ALLOWS_THEM.is_match(s));
-        let without_find_out = s.replace("find out", "");
+        // "Find out if…", "search whether…", "check if…" ask about a place; they search for nothing.
+        let without_find_out = CHECK_WHETHER.replace_all(s, " ");
         let asks = s.ends_with('?') || ASKS_ABOUT_IT.is_match(s) || is_question(s);
         (says && !(asks && !SEARCHING.is_match(&without_find_out))).then_some(true)
     })

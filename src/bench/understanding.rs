@@ -324,3 +324,49 @@ impl fmt::Display for UnderstandingReport {
         write!(f, "annotated dates the parser cannot read alone: {}", self.unreadable_gold_dates)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn turn(speaker: &str, utterance: &str, actions: serde_json::Value) -> serde_json::Value {
+        serde_json::json!({"speaker": speaker, "utterance": utterance,
+            "frames": [{"service": HOMES, "actions": actions}]})
+    }
+
+    #[test]
+    fn readings_are_scored_by_context_and_unasked_values_are_false_fills() {
+        let inform = |slot: &str, v: &str| serde_json::json!({"act": "INFORM", "slot": slot, "values": [v]});
+        let request = |slot: &str| serde_json::json!([{"act": "REQUEST", "slot": slot, "values": []}]);
+        let dialogue = serde_json::json!([{"dialogue_id": "t1", "turns": [
+            turn("USER", "I need a two bedroom apartment that allows pets.",
+                serde_json::json!([inform("number_of_beds", "2"), inform("pets_allowed", "True")])),
+            turn("SYSTEM", "When would you like to visit?", request("visit_date")),
+            turn("USER", "How about the 4th of this month?", serde_json::json!([inform("visit_date", "4th of this month")])),
+            turn("SYSTEM", "How many baths?", request("number_of_baths")),
+            turn("USER", "Just two.", serde_json::json!([inform("number_of_baths", "2")])),
+            turn("SYSTEM", "Anything else?", serde_json::json!([])),
+            turn("USER", "Do they allow pets? That's all for today.", serde_json::json!([])),
+            turn("SYSTEM", "How many bedrooms?", request("number_of_beds")),
+            turn("USER", "Three, I'm calling from 510-797-1800.", serde_json::json!([inform("number_of_beds", "3")])),
+        ]}]);
+        let file = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(file.path(), dialogue.to_string()).unwrap();
+        let report = understanding_bench(file.path(), &Catalog::builtin().unwrap()).unwrap();
+        assert_eq!((report.dialogues, report.turns), (1, 5));
+        let rate = |slot: &str, c: Context| report.rates[slot].get(&c).copied().unwrap_or_default();
+        assert_eq!((rate("number_of_beds", Context::FirstTurn).hits, rate("number_of_beds", Context::FirstTurn).total), (1, 1));
+        assert_eq!(rate("number_of_beds", Context::Asked).total, 1);
+        assert_eq!(rate("number_of_beds", Context::Asked).hits, 1, "{:?}", report.misses);
+        assert_eq!(rate("pets_allowed", Context::FirstTurn).hits, 1);
+        assert_eq!(rate("visit_date", Context::Asked).hits, 1, "{:?}", report.misses);
+        // "Just two" answered the baths question and "Do they allow pets?" asked about a place: nothing is
+        // filled; the phone number is not a budget.
+        assert!(report.false_fills.is_empty(), "{:?}", report.misses);
+        let bad = serde_json::json!([{"dialogue_id": "t2", "turns": [turn("USER", "A studio please, my name is Ana.", serde_json::json!([]))]}]);
+        std::fs::write(file.path(), bad.to_string()).unwrap();
+        let report = understanding_bench(file.path(), &Catalog::builtin().unwrap()).unwrap();
+        assert_eq!((report.false_fills.get("bedrooms"), report.false_fills.get("name")), (Some(&1), Some(&1)));
+        assert!(understanding_bench(Path::new("/nonexistent.json"), &Catalog::builtin().unwrap()).is_err());
+    }
+}

@@ -96,7 +96,11 @@ pub async fn run_demo(config: AgentConfig, out: &mut impl Write) -> Result<(), A
     call.finish().await;
     if let Some(tour) = service
         .memory()
-        .get_all(&Scope::user(DEMO_CALLER), &crate::memory::MetadataFilter::parse(&serde_json::json!({"kind": "booking"}))?, 1)
+        .get_all(
+            &Scope::user(DEMO_CALLER),
+            &crate::memory::MetadataFilter::parse(&serde_json::json!({"kind": "booking"}))?,
+            1,
+        )
         .await?
         .pop()
     {

@@ -5,13 +5,13 @@ use std::sync::Arc;
 
 use crate::agent::{AgentConfig, AgentError, BookingStore, Catalog, MemoryService, Tools, Wording};
 use crate::config::{PartBackend, ReplyWording, Settings};
-use crate::notify::Mailer;
 use crate::inference::{
     ChatModel, EmbedderHandle, InferenceError, LocalChatModel, LocalChatOptions, MiniLmEmbedder, OpenAiChat,
     OpenAiClient, OpenAiEmbedder,
 };
 use crate::memory::{Memory, MemoryError};
 use crate::models::ModelStore;
+use crate::notify::Mailer;
 use crate::realtime::twilio::SignatureCheck;
 use crate::realtime::voice::{Voice, STT_HINT};
 use crate::realtime::AppState;

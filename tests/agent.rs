@@ -219,8 +219,14 @@ async fn a_pet_fee_question_mid_booking_is_answered_and_booking_goes_on() {
 #[tokio::test]
 async fn the_agent_works_without_memory() {
     let office = Office::open().await;
-    let config =
-        AgentConfig { tools: office.tools.clone(), memory: None, recordings: None, now: Some(now()), wording: None, mailer: None };
+    let config = AgentConfig {
+        tools: office.tools.clone(),
+        memory: None,
+        recordings: None,
+        now: Some(now()),
+        wording: None,
+        mailer: None,
+    };
     let mut call = AgentPlanner::start(config, "+15550002222", "CA-nomem");
     let r = say(&mut call, "Hi, I'm Jo and I want a studio at 21 West End").await;
     assert!(r.contains("pets"), "{r}");
@@ -242,8 +248,14 @@ fn wording_planner(office: &Office, wording: Wording, user: &str) -> AgentPlanne
 
 /// The same caller without wording and without recordings: the template replies to compare with.
 fn template_planner(office: &Office, user: &str) -> AgentPlanner {
-    let config =
-        AgentConfig { tools: office.tools.clone(), memory: None, recordings: None, now: Some(now()), wording: None, mailer: None };
+    let config = AgentConfig {
+        tools: office.tools.clone(),
+        memory: None,
+        recordings: None,
+        now: Some(now()),
+        wording: None,
+        mailer: None,
+    };
     let planner = AgentPlanner::start(config, user, "plain");
     planner
 }

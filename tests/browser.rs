@@ -206,7 +206,12 @@ async fn talk_see_state_inspect_memory_and_forget_in_a_real_browser() {
     tools.book(tour).await.unwrap();
     page.eval("document.getElementById('caller-tours').click()").await;
     page.wait_for("document.getElementById('tourstatus').textContent === '1 tour'", "the caller's tour").await;
-    assert!(page.eval("document.querySelector('#tourlist tr.tour').textContent").await.as_str().unwrap().contains("B0C0A1"));
+    assert!(page
+        .eval("document.querySelector('#tourlist tr.tour').textContent")
+        .await
+        .as_str()
+        .unwrap()
+        .contains("B0C0A1"));
 
     let shot = page.call("Page.captureScreenshot", json!({"format": "png"})).await;
     let png =

@@ -35,8 +35,7 @@ impl SmtpSink {
             .expect("python runs");
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
         let first = tokio::time::timeout(Duration::from_secs(20), lines.next_line()).await.unwrap().unwrap();
-        let port = serde_json::from_str::<Value>(&first.expect("the sink prints its port"))
-            .unwrap()["port"]
+        let port = serde_json::from_str::<Value>(&first.expect("the sink prints its port")).unwrap()["port"]
             .as_u64()
             .unwrap() as u16;
         Self { _child: child, lines, port }
@@ -50,8 +49,13 @@ impl SmtpSink {
 }
 
 fn mailer(dir: &tempfile::TempDir, smtp: Option<&str>) -> Mailer {
-    Mailer::new("Harborline Leasing <tours@harborline.example>", &dir.path().join("outbox"), smtp, Duration::from_secs(5))
-        .unwrap()
+    Mailer::new(
+        "Harborline Leasing <tours@harborline.example>",
+        &dir.path().join("outbox"),
+        smtp,
+        Duration::from_secs(5),
+    )
+    .unwrap()
 }
 
 async fn call(config: &AgentConfig, session: &str) -> AgentPlanner {
@@ -131,7 +135,10 @@ async fn confirmations_arrive_over_smtp_with_invitations_that_parse() {
     let notice = sink.next().await;
     let invite = &notice["invites"][0];
     assert_eq!((invite["method"].as_str(), invite["status"].as_str()), (Some("CANCEL"), Some("CANCELLED")));
-    assert_eq!((invite["uid"].clone(), invite["sequence"].as_u64()), (Value::from(format!("{code}@tourdesk")), Some(2)));
+    assert_eq!(
+        (invite["uid"].clone(), invite["sequence"].as_u64()),
+        (Value::from(format!("{code}@tourdesk")), Some(2))
+    );
 
     // Every message is also in the outbox.
     assert_eq!(std::fs::read_dir(dir.path().join("outbox")).unwrap().count(), 3);

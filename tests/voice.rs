@@ -163,8 +163,7 @@ async fn barge_in_clears_the_agents_audio_and_only_what_was_heard_is_remembered(
     let scope = Scope { user_id: Some("+15552010002".into()), ..Scope::default() };
     // The call's log holds what the caller heard of the agent; memory holds none of the agent's words.
     let logged = server.memory.memory().messages().list(&scope, None).await.unwrap();
-    let agent_said: Vec<&str> =
-        logged.iter().filter(|m| m.role == "assistant").map(|m| m.content.as_str()).collect();
+    let agent_said: Vec<&str> = logged.iter().filter(|m| m.role == "assistant").map(|m| m.content.as_str()).collect();
     assert!(agent_said.contains(&parts[0].as_str()), "the heard sentence is logged on its own: {agent_said:?}");
     assert!(!agent_said.contains(&said_text.as_str()), "the whole reply was never heard: {agent_said:?}");
     let memories = server.memory.memory().get_all(&scope, &MetadataFilter::All, 100).await.unwrap();

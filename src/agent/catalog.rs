@@ -159,8 +159,13 @@ impl Catalog {
             return "I'm sorry, none of our buildings allow pets.".into();
         }
         let all = groups.iter().map(|(_, n)| n.len()).sum::<usize>() == self.properties.len();
-        let listed: Vec<String> = groups.iter().map(|(kind, names)| format!("{kind} at {}", names.join(" and "))).collect();
-        format!("{} welcome pets: {}.", if all { "All our buildings" } else { "Some of our buildings" }, listed.join(", "))
+        let listed: Vec<String> =
+            groups.iter().map(|(kind, names)| format!("{kind} at {}", names.join(" and "))).collect();
+        format!(
+            "{} welcome pets: {}.",
+            if all { "All our buildings" } else { "Some of our buildings" },
+            listed.join(", ")
+        )
     }
 
     /// The catalog compiled into the binary.

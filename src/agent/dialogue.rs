@@ -48,7 +48,10 @@ impl<'a> Calendar<'a> {
 
     /// The caller's next tour at a property.
     fn upcoming_at(&self, user_id: &str, property: &str) -> Option<&'a Booking> {
-        self.tours.iter().filter(|b| b.user_id == user_id && b.property == property && b.start > self.now).min_by_key(|b| b.start)
+        self.tours
+            .iter()
+            .filter(|b| b.user_id == user_id && b.property == property && b.start > self.now)
+            .min_by_key(|b| b.start)
     }
 }
 
@@ -259,10 +262,8 @@ impl Dialogue {
                         None => {}
                     }
                 }
-                None => parts.push(format!(
-                    "I couldn't find an upcoming tour with the code {}.",
-                    super::phrases::spelled(code)
-                )),
+                None => parts
+                    .push(format!("I couldn't find an upcoming tour with the code {}.", super::phrases::spelled(code))),
             }
         }
         if wants_cancel || wants_move || parsed.keep_tour || parsed.own_tour {
@@ -712,7 +713,9 @@ impl Dialogue {
             None => {
                 self.state.stage = Stage::Confirming;
                 match &self.moving {
-                    Some(from) => say.read_back_move(from, self.state.tour_type, self.state.tour_time.unwrap_or(cal.now)),
+                    Some(from) => {
+                        say.read_back_move(from, self.state.tour_type, self.state.tour_time.unwrap_or(cal.now))
+                    }
                     None => say.read_back(&self.state, &name),
                 }
             }
@@ -804,7 +807,10 @@ mod tests {
         let (read_back, _) = turn(&mut d, "Friday at 3", &tours);
         assert!(read_back.contains("from Friday, November 27 at 11:00 AM to Friday, November 27 at 3:00 PM"));
         let (_, commit) = turn(&mut d, "yes", &tours);
-        assert_eq!(commit, Some(Commit::Move { from: tours[0].clone(), start: friday_at(15), tour_type: Some(TourType::Virtual) }));
+        assert_eq!(
+            commit,
+            Some(Commit::Move { from: tours[0].clone(), start: friday_at(15), tour_type: Some(TourType::Virtual) })
+        );
     }
 
     #[test]
@@ -830,7 +836,10 @@ mod tests {
         let parsed = parse("Hi there", None, now().date(), &catalog);
         let step = d.step(&parsed, "Hi there", Some(true), &cal);
         let (hello, _) = d.finish(step, &cal);
-        assert!(hello.ends_with("How was your virtual tour of Hudson 360 on Saturday, November 21 at 9:00 AM?"), "{hello}");
+        assert!(
+            hello.ends_with("How was your virtual tour of Hudson 360 on Saturday, November 21 at 9:00 AM?"),
+            "{hello}"
+        );
         let (next, _) = turn(&mut d, "It was great, I loved the light", &[]);
         assert!(next.starts_with("Thank you for telling me.") && next.contains("Which of our buildings"), "{next}");
     }

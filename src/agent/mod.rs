@@ -19,10 +19,10 @@ pub use bookings::{confirmation_code, BookOutcome, Booking, BookingStore, MoveOu
 pub use catalog::{Catalog, Property};
 pub use confirmations::Notice;
 pub use dialogue::{Calendar, Commit, Dialogue, Step};
-pub use phrases::Phrases;
 pub use memory_service::{preference_text, BookingEvent, MemoryService, UserContext, AGENT_ID};
 pub use office::{parse_office_time, Cancelled, Office};
 pub use parser::{parse, words_to_numbers, Parsed, TimeRequest, Topic};
+pub use phrases::Phrases;
 pub use planner::{AgentConfig, AgentPlanner, Reply};
 pub use state::{Pets, PlannerState, Slot, Stage, TourType};
 pub use tools::{answer, spoken_time, ToolEvent, Tools};

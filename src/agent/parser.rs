@@ -88,8 +88,7 @@ fn re(pattern: &str) -> Regex {
 
 static EMAIL: LazyLock<Regex> = LazyLock::new(|| re(r"^[a-z0-9][a-z0-9._%+-]*@[a-z0-9-]+(\.[a-z0-9-]+)*\.[a-z]{2,}$"));
 static EMAIL_IN_TEXT: LazyLock<Regex> = LazyLock::new(|| re(r"[a-z0-9._%+-]+@[a-z0-9.-]+\.[a-z]{2,}"));
-static BEDROOMS: LazyLock<Regex> =
-    LazyLock::new(|| re(r"\b(\d+)\s*-?\s*(?:bed(?:\s?room)?s?|br|bd|b/r|rooms?)\b"));
+static BEDROOMS: LazyLock<Regex> = LazyLock::new(|| re(r"\b(\d+)\s*-?\s*(?:bed(?:\s?room)?s?|br|bd|b/r|rooms?)\b"));
 static MONEY: LazyLock<Regex> = LazyLock::new(|| {
     re(
         r"\$\s?(\d[\d,]*(?:\.\d+)?)\s*(k\b)?|\b(\d[\d,]*(?:\.\d+)?)\s*(k\b)?\s*(?:dollars|bucks|a month|per month|/mo|monthly)|\b(\d+(?:\.\d+)?)\s*k\b",
@@ -128,27 +127,29 @@ static PET_FRIENDLY: LazyLock<Vec<Regex>> = LazyLock::new(|| {
 });
 static ANIMAL_WORD: LazyLock<Regex> = LazyLock::new(|| re(&format!(r"\b{ANIMAL}\b")));
 /// "…that allows them", after pets were named.
-static ALLOWS_THEM: LazyLock<Regex> = LazyLock::new(|| re(r"\b(?:allow|allows|accept|accepts|permit|permits)\s+them\b"));
+static ALLOWS_THEM: LazyLock<Regex> =
+    LazyLock::new(|| re(r"\b(?:allow|allows|accept|accepts|permit|permits)\s+them\b"));
 /// A question about one place the caller was told of ("do they allow pets?", "find out if pets are allowed"):
 /// asking, not asking for.
 static ASKS_ABOUT_IT: LazyLock<Regex> = LazyLock::new(|| {
-    re(r"\b(?:whether|if|or not)\b|\b(?:are|would|will|do|does|can|is|could)\s+(?:pets?|they|it|dogs?|cats?|animals?|you|we)\b|^(?:and |also |so |ok |okay )?(?:is the|is this|is that|what about pets|how about pets)")
+    re(
+        r"\b(?:whether|if|or not)\b|\b(?:are|would|will|do|does|can|is|could)\s+(?:pets?|they|it|dogs?|cats?|animals?|you|we)\b|^(?:and |also |so |ok |okay )?(?:is the|is this|is that|what about pets|how about pets)",
+    )
 });
 /// Asking someone to check something about a place: "find out if", "search whether", "check if".
 static CHECK_WHETHER: LazyLock<Regex> =
     LazyLock::new(|| re(r"\bfind out\b|\b(?:search|check|see|ask|look)\s+(?:if|whether)\b"));
 /// Words of a search ("find me an apartment that…", "anything else that…"): the caller asks for homes like that.
 static SEARCHING: LazyLock<Regex> = LazyLock::new(|| {
-    re(r"\b(?:find|finding|looking|look for|search|other|another|anything|else|somewhere|someplace|something|more|additional|options)\b|\bhow about (?:a|an|one)\b|\bget (?:me )?(?:a|an|one|some)\s+(?:\w+\s+){0,2}(?:apartment|place|unit|home)s?\b|\b(?:a|an|one)\s+(?:\w+\s+){0,3}(?:apartment|place|unit|home|bedroom|bed room)s?\s+(?:that|which|where|with)\b")
-});
-static NAME: LazyLock<Regex> = LazyLock::new(|| {
     re(
-        r"\b(?:[Mm]y name is|[Mm]y name's|[Cc]all me|[Nn]ame is)\s+([A-Za-z][A-Za-z'-]+(?:\s+[A-Z][A-Za-z'-]+)?)",
+        r"\b(?:find|finding|looking|look for|search|other|another|anything|else|somewhere|someplace|something|more|additional|options)\b|\bhow about (?:a|an|one)\b|\bget (?:me )?(?:a|an|one|some)\s+(?:\w+\s+){0,2}(?:apartment|place|unit|home)s?\b|\b(?:a|an|one)\s+(?:\w+\s+){0,3}(?:apartment|place|unit|home|bedroom|bed room)s?\s+(?:that|which|where|with)\b",
     )
 });
+static NAME: LazyLock<Regex> = LazyLock::new(|| {
+    re(r"\b(?:[Mm]y name is|[Mm]y name's|[Cc]all me|[Nn]ame is)\s+([A-Za-z][A-Za-z'-]+(?:\s+[A-Z][A-Za-z'-]+)?)")
+});
 /// "This is Dana": a name only when written as one ("this is all I need" is not).
-static THIS_IS_NAME: LazyLock<Regex> =
-    LazyLock::new(|| re(r"\b[Tt]his is\s+([A-Z][a-z'-]+(?:\s+[A-Z][a-z'-]+)?)\b"));
+static THIS_IS_NAME: LazyLock<Regex> = LazyLock::new(|| re(r"\b[Tt]his is\s+([A-Z][a-z'-]+(?:\s+[A-Z][a-z'-]+)?)\b"));
 static IM_NAME: LazyLock<Regex> =
     LazyLock::new(|| re(r"\b(?:I'm|I am|It's|it's|Im)\s+([A-Z][a-z'-]+(?:\s+[A-Z][a-z'-]+)?)"));
 static TIME: LazyLock<Regex> =
@@ -164,7 +165,9 @@ static DAY_OF_MONTH: LazyLock<Regex> =
     LazyLock::new(|| re(r"\b(?:the\s+)?(\d{1,2})(?:st|nd|rd|th)\b(?:\s+of\s+(?:this|the|next)\s+month)?"));
 /// Numbers that are parts of a time, a date, a phone number or a street address, never a count or an amount.
 static NOT_A_QUANTITY: LazyLock<Regex> = LazyLock::new(|| {
-    re(r"\b\d{1,2}(?::\d{2})?\s*(?:a\.?m\.?|p\.?m\.?)|\b\d{1,2}:\d{2}\b|\bat\s+\d{1,2}\b(?:\s+o'clock)?|\b\d{1,2}\s+o'clock\b|\b\d{1,2}(?:st|nd|rd|th)\b|\(?\b\d{3}\)?[-. ]\d{3}[-. ]\d{4}\b|\b\d{3}[-.]\d{4}\b|\b\d+\s+(?:\w+\s+){1,2}(?:street|st|avenue|ave|road|rd|boulevard|blvd|drive|dr|lane|ln|way|court|ct|terrace)\b|\b(?:january|february|march|april|may|june|july|august|september|october|november|december)\s+\d{1,2}\b|\b(?:half past|quarter past|quarter to)\s+\d{1,2}\b|\b\d{1,2}\s+in the (?:morning|afternoon|evening)\b|\b(?:morning|afternoon|evening)\s+\d{1,2}\b")
+    re(
+        r"\b\d{1,2}(?::\d{2})?\s*(?:a\.?m\.?|p\.?m\.?)|\b\d{1,2}:\d{2}\b|\bat\s+\d{1,2}\b(?:\s+o'clock)?|\b\d{1,2}\s+o'clock\b|\b\d{1,2}(?:st|nd|rd|th)\b|\(?\b\d{3}\)?[-. ]\d{3}[-. ]\d{4}\b|\b\d{3}[-.]\d{4}\b|\b\d+\s+(?:\w+\s+){1,2}(?:street|st|avenue|ave|road|rd|boulevard|blvd|drive|dr|lane|ln|way|court|ct|terrace)\b|\b(?:january|february|march|april|may|june|july|august|september|october|november|december)\s+\d{1,2}\b|\b(?:half past|quarter past|quarter to)\s+\d{1,2}\b|\b\d{1,2}\s+in the (?:morning|afternoon|evening)\b|\b(?:morning|afternoon|evening)\s+\d{1,2}\b",
+    )
 });
 
 /// "That will be all for today", "anything else today?": today as a figure of speech.
@@ -692,7 +695,7 @@ fn pet_friendly(t: &str) -> Option<bool> {
         // "Find out if…", "search whether…", "check if…" ask about a place; they search for nothing.
         let without_find_out = CHECK_WHETHER.replace_all(s, " ");
         let asks = s.ends_with('?') || ASKS_ABOUT_IT.is_match(s) || is_question(s);
-        (says && !(asks && !SEARCHING.is_match(&without_find_out))).then_some(true)
+        (says && (!asks || SEARCHING.is_match(&without_find_out))).then_some(true)
     })
 }
 

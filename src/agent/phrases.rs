@@ -56,7 +56,12 @@ impl<'a> Phrases<'a> {
 
     /// "virtual tour of Hudson 360 on Friday, November 27 at 11:00 AM".
     pub fn tour_words(&self, tour: &Booking) -> String {
-        format!("{} tour of {} on {}", tour.tour_type.spoken(), self.property_name(&tour.property), spoken_time(tour.start))
+        format!(
+            "{} tour of {} on {}",
+            tour.tour_type.spoken(),
+            self.property_name(&tour.property),
+            spoken_time(tour.start)
+        )
     }
 
     /// "a virtual tour of Hudson 360 on Friday, November 27 at 11:00 AM".
@@ -113,7 +118,11 @@ impl<'a> Phrases<'a> {
     /// Open times offered for a tour.
     pub fn offer(&self, tour: TourType, property: &str, times: &[NaiveDateTime]) -> String {
         let times: Vec<String> = times.iter().map(|t| spoken_time(*t)).collect();
-        format!("For {} tour of {property}, I can offer {}. Which works best?", tour.with_article(), times.join(", or "))
+        format!(
+            "For {} tour of {property}, I can offer {}. Which works best?",
+            tour.with_article(),
+            times.join(", or ")
+        )
     }
 
     /// No open times at all.
@@ -230,7 +239,10 @@ mod tests {
         for p in &catalog.properties {
             assert!(buildings.contains(&p.name), "{buildings}");
         }
-        assert_eq!(buildings, "Which of our buildings are you interested in: 21 West End, Hudson 360, or Riverview Lofts?");
+        assert_eq!(
+            buildings,
+            "Which of our buildings are you interested in: 21 West End, Hudson 360, or Riverview Lofts?"
+        );
         assert_eq!(say.sizes(), "studios up to three bedrooms");
         assert_eq!(either(&["A".into(), "B".into()]), "A or B");
         assert_eq!(spelled("AB12"), "A B 1 2");

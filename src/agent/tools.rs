@@ -92,7 +92,6 @@ impl Tools {
         self.catalog.clone()
     }
 
-
     /// Open tour starts after `after`, within [`TOUR_WINDOW_DAYS`], with booked ones removed.
     pub async fn open_slots(
         &self,

@@ -169,7 +169,12 @@ pub fn understanding_bench(path: &Path, catalog: &Catalog) -> Result<Understandi
 
 /// The annotated value of `slot` in this frame, if the caller gave it.
 fn gold<'a>(frame: &'a Frame, slot: &str) -> Option<&'a str> {
-    frame.actions.iter().find(|a| a.act == "INFORM" && a.slot == slot).and_then(|a| a.values.first()).map(String::as_str)
+    frame
+        .actions
+        .iter()
+        .find(|a| a.act == "INFORM" && a.slot == slot)
+        .and_then(|a| a.values.first())
+        .map(String::as_str)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -250,7 +255,8 @@ fn score_turn(
         },
         None => {
             // A date the caller gave for another service in the same turn (their calendar, a car) was said.
-            let said = turn.frames.iter().flat_map(|f| &f.actions).filter(|a| a.act == "INFORM" && a.slot.ends_with("_date"));
+            let said =
+                turn.frames.iter().flat_map(|f| &f.actions).filter(|a| a.act == "INFORM" && a.slot.ends_with("_date"));
             let said: Vec<NaiveDate> = said
                 .filter_map(|a| a.values.first())
                 .filter_map(|v| parse(v, Some(Slot::TourTime), today, catalog).time.and_then(|t| t.date))
@@ -293,7 +299,11 @@ fn false_fill(report: &mut UnderstandingReport, slot: &str) {
 impl fmt::Display for UnderstandingReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "understanding: {} dialogues, {} user turns (Homes frames)", self.dialogues, self.turns)?;
-        writeln!(f, "{:<16} {:>18} {:>18} {:>18} {:>18}", "slot", "first turn", "asked for it", "asked other", "in context")?;
+        writeln!(
+            f,
+            "{:<16} {:>18} {:>18} {:>18} {:>18}",
+            "slot", "first turn", "asked for it", "asked other", "in context"
+        )?;
         for (slot, by_context) in &self.rates {
             let cell = |c: Context| {
                 let r = by_context.get(&c).copied().unwrap_or_default();
@@ -355,7 +365,10 @@ mod tests {
         let report = understanding_bench(file.path(), &Catalog::builtin().unwrap()).unwrap();
         assert_eq!((report.dialogues, report.turns), (1, 5));
         let rate = |slot: &str, c: Context| report.rates[slot].get(&c).copied().unwrap_or_default();
-        assert_eq!((rate("number_of_beds", Context::FirstTurn).hits, rate("number_of_beds", Context::FirstTurn).total), (1, 1));
+        assert_eq!(
+            (rate("number_of_beds", Context::FirstTurn).hits, rate("number_of_beds", Context::FirstTurn).total),
+            (1, 1)
+        );
         assert_eq!(rate("number_of_beds", Context::Asked).total, 1);
         assert_eq!(rate("number_of_beds", Context::Asked).hits, 1, "{:?}", report.misses);
         assert_eq!(rate("pets_allowed", Context::FirstTurn).hits, 1);

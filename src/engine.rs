@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use crate::agent::{AgentConfig, AgentError, BookingStore, Catalog, MemoryService, Tools, Wording};
+use crate::app::AppState;
 use crate::config::{PartBackend, ReplyWording, Settings};
 use crate::inference::{
     ChatModel, EmbedderHandle, InferenceError, LocalChatModel, LocalChatOptions, MiniLmEmbedder, OpenAiChat,
@@ -12,10 +13,9 @@ use crate::inference::{
 use crate::memory::{Memory, MemoryError};
 use crate::models::ModelStore;
 use crate::notify::Mailer;
-use crate::realtime::twilio::SignatureCheck;
-use crate::realtime::voice::{Voice, STT_HINT};
-use crate::realtime::AppState;
+use crate::realtime::voice::STT_HINT;
 use crate::speech::vad::VadConfig;
+use crate::speech::Voice;
 use crate::speech::{EspeakTts, SttHandle};
 
 fn invalid(e: crate::config::ConfigError) -> InferenceError {
@@ -119,7 +119,7 @@ pub async fn app_state(settings: &Settings, parts: ServeParts) -> Result<AppStat
     }
     state.api_key = settings.api_key.clone();
     state.public_url = settings.public_url.clone();
-    state.twilio_signature = settings.twilio_auth_token.clone().map(SignatureCheck::new);
+    state.twilio_auth_token = settings.twilio_auth_token.clone();
     Ok(state)
 }
 

@@ -79,14 +79,14 @@ async fn run(cli: Cli) -> Result<()> {
             if state.voice.is_some() {
                 eprintln!("  /incoming-call  Twilio voice webhook (POST) → TwiML streaming the call to /media-stream");
                 eprintln!("  /media-stream   Twilio Media Streams ({})", settings.stt_model);
-                if state.twilio_signature.is_none() {
+                if state.twilio_auth_token.is_none() {
                     eprintln!("  (TWILIO_AUTH_TOKEN is not set: Twilio requests are not signature-checked)");
                 }
             }
-            tourdesk::realtime::serve(
+            tourdesk::app::serve(
                 listener,
                 state,
-                tourdesk::realtime::os_signal(),
+                tourdesk::app::os_signal(),
                 std::time::Duration::from_secs(grace_secs),
             )
             .await

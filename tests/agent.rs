@@ -361,9 +361,9 @@ async fn the_office_lists_and_cancels_tours_and_the_caller_memory_records_both()
         wording: None,
         mailer: None,
     };
-    let mut state = tourdesk::realtime::AppState::new(config);
+    let mut state = tourdesk::app::AppState::new(config);
     state.api_key = Some(tourdesk::inference::ApiKey("office-key".into()));
-    let server = tourdesk::realtime::LoopbackServer::start(state, Duration::from_secs(5)).await.unwrap();
+    let server = tourdesk::app::LoopbackServer::start(state, Duration::from_secs(5)).await.unwrap();
     let http = reqwest::Client::new();
     let get = |path: String| http.get(format!("http://{}{path}", server.addr)).bearer_auth("office-key").send();
     let listed: serde_json::Value = get("/bookings?from=2026-11-27".into()).await.unwrap().json().await.unwrap();

@@ -9,8 +9,8 @@ use common::fake_openai::{FakeOpenAi, Reply};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use tourdesk::agent::MemoryService;
+use tourdesk::app::{AppState, LoopbackServer};
 use tourdesk::inference::{ApiKey, ChatModel, OpenAiChat, OpenAiClient, OpenAiConfig};
-use tourdesk::realtime::{AppState, LoopbackServer};
 
 const KEY: &str = "test-api-key-123";
 

@@ -13,8 +13,8 @@ use futures::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
 use tourdesk::agent::{Booking, MemoryService, TourType};
+use tourdesk::app::{AppState, LoopbackServer};
 use tourdesk::memory::{MetadataFilter, Scope};
-use tourdesk::realtime::{AppState, LoopbackServer};
 
 type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 use tourdesk::agent::MemoryService;
+use tourdesk::app::{AppState, LoopbackServer};
 use tourdesk::inference::ApiKey;
-use tourdesk::realtime::{AppState, LoopbackServer};
 
 const KEY: &str = "sdk-test-key";
 

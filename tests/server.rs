@@ -8,7 +8,8 @@ use std::time::Duration;
 use futures::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::Message;
 use tourdesk::agent::{MemoryService, Pets};
-use tourdesk::realtime::{AppState, LoopbackServer, ServerMessage};
+use tourdesk::app::{AppState, LoopbackServer};
+use tourdesk::realtime::ServerMessage;
 
 type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 

@@ -9,12 +9,12 @@ use std::time::Duration;
 
 use serde_json::Value;
 use tourdesk::agent::MemoryService;
+use tourdesk::app::{AppState, LoopbackServer};
 use tourdesk::bench::phone::{PhoneClient, ServerEvent};
 use tourdesk::inference::ApiKey;
 use tourdesk::memory::{MetadataFilter, Scope};
 use tourdesk::realtime::twilio::SignatureCheck;
 use tourdesk::realtime::voice::{phone_audio, sentences};
-use tourdesk::realtime::{AppState, LoopbackServer};
 use tourdesk::speech::{EspeakTts, SttHandle};
 
 struct Server {
@@ -55,7 +55,7 @@ async fn start(twilio_token: Option<&str>) -> Server {
     let stt = voice.stt.clone();
     let mut state = AppState::new(agent);
     state.voice = Some(voice);
-    state.twilio_signature = twilio_token.map(|t| SignatureCheck::new(ApiKey(t.into())));
+    state.twilio_auth_token = twilio_token.map(|t| ApiKey(t.into()));
     let running = LoopbackServer::start(state, Duration::from_secs(10)).await.unwrap();
     Server { addr: running.addr, memory, stt, recordings, running, _dir: dir }
 }

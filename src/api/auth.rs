@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
 
 use super::error::ApiError;
-use crate::realtime::AppState;
+use crate::app::AppState;
 
 /// The key a request presents, if any.
 fn presented(request: &Request) -> Option<String> {

@@ -11,7 +11,7 @@ use serde::Deserialize;
 use super::error::ApiError;
 use super::memories::{Params, Results};
 use crate::agent::{parse_office_time, Booking, Cancelled};
-use crate::realtime::AppState;
+use crate::app::AppState;
 
 /// Who a cancellation through the API is recorded as.
 const BY: &str = "the office";

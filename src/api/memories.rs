@@ -9,11 +9,11 @@ use serde_json::{Map, Value};
 use super::error::ApiError;
 use chrono::{DateTime, Utc};
 
+use crate::app::AppState;
 use crate::memory::{
     parse_expiration, split_scope, AddInput, AddRequest, ForgetReport, HistoryEntry, InferredAdd, Memory, MemoryChange,
     MemoryEvent, MemoryItem, Message, MetadataFilter, Scope, SearchHit, SearchRequest, DEFAULT_LIMIT,
 };
-use crate::realtime::AppState;
 
 /// Who made changes through the API, in history.
 pub(crate) const ACTOR: &str = "api";

@@ -7,8 +7,8 @@ use serde::Deserialize;
 
 use super::error::ApiError;
 use super::memories::{memory, Params, Results};
+use crate::app::AppState;
 use crate::memory::{LoggedMessage, Scope};
-use crate::realtime::AppState;
 
 /// Messages returned when `last` is not given.
 const DEFAULT_LAST: usize = 200;

@@ -18,7 +18,7 @@ pub use memories::{CreateMemory, Done, Forgotten, ListParams, Results, ScopePara
 pub use messages::MessagesParams;
 pub use platform::{Batch, Entity, ListBody, PageOf};
 
-use crate::realtime::AppState;
+use crate::app::AppState;
 
 /// `/memories…`, `/search`, `/reset` and mem0's platform paths behind the API key, and `/openapi.json`.
 pub fn routes(state: AppState) -> Router<AppState> {

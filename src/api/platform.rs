@@ -14,8 +14,8 @@ use super::error::ApiError;
 use super::memories::{
     change, memory, scope_and_filters, scoped, Body, Params, ScopeParams, UpdateMemory, ACTOR, LIST_LIMIT,
 };
+use crate::app::AppState;
 use crate::memory::{MemoryItem, Scope};
-use crate::realtime::AppState;
 
 /// The organisation and project every key of this server belongs to (the client insists on both).
 const ORG_ID: &str = "tourdesk";

@@ -12,8 +12,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 use super::percentile;
+use crate::app::{AppState, LoopbackServer};
 use crate::memory::{import_jsonl, ImportLine, MemoryError, Scope};
-use crate::realtime::{AppState, LoopbackServer};
 
 /// Cut-offs reported, and the number of results asked for (the largest).
 const CUTOFFS: [usize; 4] = [1, 5, 10, 50];

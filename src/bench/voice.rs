@@ -9,8 +9,8 @@ use serde::Serialize;
 
 use super::percentile;
 use super::phone::PhoneClient;
+use crate::app::{AppState, LoopbackServer};
 use crate::realtime::voice::phone_audio;
-use crate::realtime::{AppState, LoopbackServer};
 
 /// What one caller says, in order: a booking call.
 const SCRIPT: [&str; 4] = [

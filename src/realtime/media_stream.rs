@@ -18,11 +18,12 @@ use tokio::sync::mpsc;
 use tracing::{info_span, warn, Instrument};
 
 use super::twilio::{normalize_caller, Inbound, MarkName, Outbound, OutboundMedia};
-use super::voice::{decode_payload, sentences, speak_frames, Voice, PHONE_RATE, STT_RATE};
+use super::voice::{decode_payload, sentences, speak_frames, PHONE_RATE, STT_RATE};
 use super::{signature_ok, AppState, MAX_WS_MESSAGE};
 use crate::agent::{AgentPlanner, Reply};
 use crate::speech::audio::resample;
 use crate::speech::vad::{Vad, VadEvent};
+use crate::speech::Voice;
 
 /// Malformed messages tolerated on one call before it is closed.
 const MAX_BAD_MESSAGES: u32 = 20;

@@ -1,14 +1,11 @@
-//! What a phone call needs besides the agent: Whisper, espeak-ng and the voice-activity settings, and the audio
-//! conversions between them and Twilio's 8 kHz μ-law frames.
-
-use std::sync::Arc;
+//! The audio conversions between speech ([`crate::speech::Voice`]) and Twilio's 8 kHz μ-law frames, and what
+//! Whisper should expect callers to say.
 
 use base64::Engine;
 
 use crate::inference::InferenceError;
 use crate::speech::audio::resample;
-use crate::speech::vad::VadConfig;
-use crate::speech::{mulaw, SttHandle, TextToSpeech};
+use crate::speech::{mulaw, TextToSpeech};
 
 /// Twilio's rate.
 pub const PHONE_RATE: u32 = 8_000;
@@ -24,17 +21,6 @@ pub const FRAME: usize = 160;
 pub const STT_HINT: &str =
     "I'd like to tour Hudson 360, 21 West End or Riverview Lofts: a studio, a one bedroom, a two \
      bedroom or a three bedroom. I have a cat and a dog. What is the rent, the pet policy and the parking?";
-
-/// Speech in and out, shared by every call.
-#[derive(Clone)]
-pub struct Voice {
-    /// Speech-to-text.
-    pub stt: SttHandle,
-    /// Text-to-speech.
-    pub tts: Arc<dyn TextToSpeech>,
-    /// When an utterance starts and ends.
-    pub vad: VadConfig,
-}
 
 /// Decodes one Twilio media payload (base64 μ-law) to samples.
 pub fn decode_payload(payload: &str) -> Result<Vec<f32>, base64::DecodeError> {

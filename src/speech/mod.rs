@@ -16,6 +16,17 @@ pub use whisper::{Transcript, WhisperStt};
 
 use crate::inference::InferenceError;
 
+/// Speech in and out, shared by every call: Whisper, the voice, and when an utterance starts and ends.
+#[derive(Clone)]
+pub struct Voice {
+    /// Speech-to-text.
+    pub stt: SttHandle,
+    /// Text-to-speech.
+    pub tts: std::sync::Arc<dyn TextToSpeech>,
+    /// When an utterance starts and ends.
+    pub vad: vad::VadConfig,
+}
+
 /// Turns 16 kHz mono speech into text. Synchronous and CPU-bound: run it on a blocking thread.
 pub trait SpeechToText: Send {
     /// Transcribes one utterance (samples in −1..1 at 16 kHz).

@@ -13,8 +13,8 @@ use tourdesk::inference::{EmbedderHandle, MiniLmEmbedder};
 use tourdesk::memory::{Memory, MemoryConfig};
 use tourdesk::models::{ModelDir, ModelStore};
 use tourdesk::realtime::voice::STT_HINT;
-use tourdesk::realtime::Voice;
 use tourdesk::speech::vad::VadConfig;
+use tourdesk::speech::Voice;
 use tourdesk::speech::{EspeakTts, SttHandle};
 
 /// The models folder the tests read: `TOURDESK_MODELS`, else the default cache folder.

@@ -10,7 +10,8 @@ use tracing_subscriber::EnvFilter;
 
 use cli::{BenchCommand, Cli, Command};
 use tourdesk::bench::{
-    agent_bench, infer_bench, memory_bench, recall_bench, understanding_bench, voice_bench, MemoryBenchOptions,
+    agent_bench, infer_bench, load_bench, memory_bench, recall_bench, understanding_bench, voice_bench,
+    MemoryBenchOptions,
 };
 use tourdesk::config::Settings;
 use tourdesk::engine;
@@ -124,6 +125,22 @@ async fn run(cli: Cli) -> Result<()> {
                 for m in &report.misses {
                     println!("  {} [{}] gold {:?} read {:?}: {}", m.dialogue, m.slot, m.gold, m.read, m.utterance);
                 }
+            }
+            Ok(())
+        }
+        Command::Bench(BenchCommand::Load { sessions, json }) => {
+            anyhow::ensure!(
+                !sessions.is_empty() && sessions.iter().all(|n| (1..=2000).contains(n)),
+                "--sessions takes levels from 1 to 2000, e.g. 50,100,200"
+            );
+            let (_dir, scratch) = scratch_settings(settings)?;
+            let parts = engine::ServeParts { memory: true, voice: false, infer: false };
+            let state = engine::app_state(&scratch, parts).await?;
+            let report = load_bench(state, &sessions).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                println!("{report}");
             }
             Ok(())
         }

@@ -1,8 +1,9 @@
-//! Benchmarks that print numbers (`tourdesk bench memory|recall|understanding|agent|infer|voice`): speed and memory targets live here, not in timed
+//! Benchmarks that print numbers (`tourdesk bench memory|recall|understanding|load|agent|infer|voice`): speed and memory targets live here, not in timed
 //! tests.
 
 mod infer;
 pub mod phone;
+mod load;
 mod recall;
 mod understanding;
 mod voice;
@@ -16,6 +17,7 @@ use crate::inference::EmbedderHandle;
 use crate::memory::{Memory, MemoryConfig, MemoryError, NewMemory, Scope, SearchRequest};
 
 pub use infer::{infer_bench, InferBenchReport, ModelInferReport};
+pub use load::{load_bench, LoadLevel, LoadReport};
 pub use recall::{recall_bench, RecallBenchError, RecallBenchReport, RecallScores};
 pub use understanding::{understanding_bench, Context, Rate, UnderstandingBenchError, UnderstandingReport};
 pub use voice::{voice_bench, Stage, VoiceBenchError, VoiceBenchReport};

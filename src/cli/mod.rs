@@ -114,6 +114,16 @@ pub enum BenchCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Many callers at once: real /ws/chat clients on a loopback server (text only, a temporary store), each a
+    /// seven-turn booking conversation; turn latency, errors, resident memory and memory-write lag per level.
+    Load {
+        /// Concurrent sessions per level, comma-separated
+        #[arg(long, value_delimiter = ',', default_value = "50,100,200")]
+        sessions: Vec<usize>,
+        /// Print the report as JSON
+        #[arg(long)]
+        json: bool,
+    },
     /// How well the agent reads renters speaking freely, on Schema-Guided Dialogue's Homes domain: per slot, on a
     /// call's first turn and in context, and every false fill (a slot set to a value the caller did not give).
     Understanding {

@@ -50,6 +50,8 @@ pub struct LoggedMessage {
 #[derive(Clone)]
 pub struct MessageLog {
     table: Table,
+    /// This process's appends, one at a time (see the memory store's write gate).
+    gate: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
 fn schema() -> SchemaRef {
@@ -113,7 +115,7 @@ impl MessageLog {
     /// Opens (or creates) the log in the LanceDB at `uri`.
     pub(crate) async fn open(uri: &str) -> Result<Self, MemoryError> {
         let db = connect(uri).await?;
-        Ok(Self { table: open_or_create(&db, TABLE, schema()).await? })
+        Ok(Self { table: open_or_create(&db, TABLE, schema()).await?, gate: Default::default() })
     }
 
     /// The table, for purges.
@@ -156,7 +158,9 @@ impl MessageLog {
             Arc::new(turns.finish()) as ArrayRef,
             Arc::new(at.finish()),
         ];
-        self.table.add(RecordBatch::try_new(schema(), columns)?).execute().await?;
+        let batch = RecordBatch::try_new(schema(), columns)?;
+        let _write = self.gate.lock().await;
+        self.table.add(batch).execute().await?;
         Ok(kept.len())
     }
 
@@ -199,6 +203,7 @@ impl MessageLog {
 
     /// Deletes every message.
     pub(crate) async fn clear(&self) -> Result<(), MemoryError> {
+        let _write = self.gate.lock().await;
         self.table.delete(&lit(true)).await?;
         Ok(())
     }

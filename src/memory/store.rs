@@ -91,6 +91,10 @@ pub(crate) struct LanceStore {
     history: Table,
     schema: SchemaRef,
     dim: usize,
+    /// This process's writes, one at a time. LanceDB resolves concurrent commits by retrying against the newer
+    /// version, and under many callers at once (`bench load`, 50 sessions) appends ran out of retries and were lost;
+    /// queued here they commit in order, without conflicts, and a compaction waits its turn.
+    gate: Arc<tokio::sync::Mutex<()>>,
 }
 
 fn timestamp_type() -> DataType {
@@ -203,7 +207,7 @@ impl LanceStore {
             memories.add_columns().transform(NewColumnTransform::AllNulls(added)).execute().await?;
         }
         let history = open_or_create(&db, HISTORY_TABLE, history_schema()).await?;
-        Ok(Self { memories, history, schema, dim })
+        Ok(Self { memories, history, schema, dim, gate: Arc::default() })
     }
 
     fn memory_batch(&self, rows: &[Row]) -> Result<RecordBatch, MemoryError> {
@@ -253,6 +257,7 @@ impl LanceStore {
     /// Appends memories.
     #[instrument(skip_all, name = "store.insert", fields(n = rows.len()))]
     pub(crate) async fn insert(&self, rows: &[Row]) -> Result<(), MemoryError> {
+        let _write = self.gate.lock().await;
         if rows.is_empty() {
             return Ok(());
         }
@@ -263,6 +268,7 @@ impl LanceStore {
     /// Replaces memories with the same id (one atomic merge).
     #[instrument(skip_all, name = "store.upsert", fields(n = rows.len()))]
     pub(crate) async fn upsert(&self, rows: &[Row]) -> Result<(), MemoryError> {
+        let _write = self.gate.lock().await;
         let batch = self.memory_batch(rows)?;
         let reader = RecordBatchIterator::new(vec![Ok(batch)], self.schema.clone());
         let mut merge = self.memories.merge_insert(&["id"]);
@@ -409,6 +415,7 @@ impl LanceStore {
     /// Deletes the memories matching `filter`; returns how many.
     #[instrument(skip_all, name = "store.delete")]
     pub(crate) async fn delete(&self, filter: &DfExpr) -> Result<usize, MemoryError> {
+        let _write = self.gate.lock().await;
         Ok(self.memories.delete(filter).await?.num_deleted_rows as usize)
     }
 
@@ -444,6 +451,7 @@ impl LanceStore {
     /// Appends history entries; `scopes[i]` is the owner of `entries[i]`'s memory.
     #[instrument(skip_all, name = "store.history_append", fields(n = entries.len()))]
     pub(crate) async fn append_history(&self, entries: &[(HistoryEntry, Scope)]) -> Result<(), MemoryError> {
+        let _write = self.gate.lock().await;
         if entries.is_empty() {
             return Ok(());
         }
@@ -498,12 +506,14 @@ impl LanceStore {
 
     /// Deletes the memories with these ids; returns how many.
     pub(crate) async fn delete_ids(&self, ids: &[String]) -> Result<usize, MemoryError> {
+        let _write = self.gate.lock().await;
         delete_by_ids(&self.memories, ids).await
     }
 
     /// Deletes the history entries of memories owned by `scope` (by entry id, like [`LanceStore::delete_ids`]);
     /// returns how many.
     pub(crate) async fn delete_history(&self, scope: &Scope) -> Result<usize, MemoryError> {
+        let _write = self.gate.lock().await;
         let batches: Vec<RecordBatch> = self
             .history
             .query()
@@ -523,6 +533,7 @@ impl LanceStore {
 
     /// Deletes every memory and every history entry.
     pub(crate) async fn clear(&self) -> Result<(), MemoryError> {
+        let _write = self.gate.lock().await;
         self.memories.delete(&lit(true)).await?;
         self.history.delete(&lit(true)).await?;
         Ok(())
@@ -532,6 +543,7 @@ impl LanceStore {
     /// full-text index on `text` are created once the table is big enough for them to pay.
     #[instrument(skip_all, name = "store.optimize")]
     pub(crate) async fn optimize(&self) -> Result<(), MemoryError> {
+        let _write = self.gate.lock().await;
         let indices = self.memories.list_indices().await?;
         let has = |column: &str| indices.iter().any(|i| i.columns == [column]);
         if (!has("user_id") || !has("text")) && self.count().await? >= INDEX_AT_ROWS {
@@ -552,6 +564,7 @@ impl LanceStore {
     /// version of both tables (and of `also`) with the files only they used. Returns the table versions removed.
     #[instrument(skip_all, name = "store.purge")]
     pub(crate) async fn purge(&self, also: &[&Table]) -> Result<PurgeStats, MemoryError> {
+        let _write = self.gate.lock().await;
         let compact = || OptimizeAction::Compact {
             options: CompactionOptions {
                 materialize_deletions: true,

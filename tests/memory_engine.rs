@@ -502,3 +502,40 @@ async fn forget_leaves_no_byte_of_the_caller_on_disk() {
     remember(&memory, &gone, "Called again").await;
     assert_eq!(memory.get_all(&gone, &MetadataFilter::All, 10).await.unwrap().len(), 1, "the store still works");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_writers_at_once_lose_nothing() {
+    // Sixty callers' memories, their history and their message log written at the same moment: every write lands
+    // (LanceDB's own commit retries ran out under this before the store queued its writes).
+    let (memory, _dir) = common::fresh_memory().await;
+    let writes: Vec<_> = (0..60)
+        .map(|i| {
+            let memory = memory.clone();
+            tokio::spawn(async move {
+                let scope = Scope {
+                    user_id: Some(format!("+1555000{i:04}")),
+                    agent_id: None,
+                    run_id: Some(format!("call-{i}")),
+                };
+                let text = format!("Caller {i} has {} cats", i % 5);
+                remember(&memory, &scope, &text).await;
+                let said = [Message { role: "user".into(), content: text.clone() }];
+                memory.messages().append(&scope, 1, &said).await.expect("log");
+            })
+        })
+        .collect();
+    for w in writes {
+        w.await.unwrap();
+    }
+    assert_eq!(memory.count().await.unwrap(), 60);
+    let logged = memory
+        .messages()
+        .list(&Scope { agent_id: None, user_id: Some("+15550000042".into()), run_id: None }, None)
+        .await
+        .unwrap();
+    assert_eq!(logged.len(), 1);
+    for i in [0, 31, 59] {
+        let id = &memory.get_all(&Scope::user(format!("+1555000{i:04}")), &MetadataFilter::All, 5).await.unwrap()[0].id;
+        assert_eq!(memory.history(id).await.unwrap().len(), 1, "caller {i}'s ADD is in history");
+    }
+}

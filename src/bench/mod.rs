@@ -2,8 +2,8 @@
 //! tests.
 
 mod infer;
-pub mod phone;
 mod load;
+pub mod phone;
 mod recall;
 mod understanding;
 mod voice;

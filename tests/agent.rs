@@ -39,15 +39,24 @@ impl Office {
 
     fn call(&self, user: &str, session: &str) -> AgentPlanner {
         let config = AgentConfig {
-            tools: self.tools.clone(),
             memory: Some(self.memory.clone()),
             recordings: Some(self.dir.path().join("recordings")),
+            mailer: Some(common::outbox_mailer(&self.dir)),
+            ..self.bare()
+        };
+        AgentPlanner::start(config, user, session)
+    }
+
+    /// The agent on this office's bookings and clock, with no memory, recordings, wording or email.
+    fn bare(&self) -> AgentConfig {
+        AgentConfig {
+            tools: self.tools.clone(),
+            memory: None,
+            recordings: None,
             now: Some(now()),
             wording: None,
-            mailer: Some(common::outbox_mailer(&self.dir)),
-        };
-        let planner = AgentPlanner::start(config, user, session);
-        planner
+            mailer: None,
+        }
     }
 }
 
@@ -219,45 +228,21 @@ async fn a_pet_fee_question_mid_booking_is_answered_and_booking_goes_on() {
 #[tokio::test]
 async fn the_agent_works_without_memory() {
     let office = Office::open().await;
-    let config = AgentConfig {
-        tools: office.tools.clone(),
-        memory: None,
-        recordings: None,
-        now: Some(now()),
-        wording: None,
-        mailer: None,
-    };
-    let mut call = AgentPlanner::start(config, "+15550002222", "CA-nomem");
+    let mut call = AgentPlanner::start(office.bare(), "+15550002222", "CA-nomem");
     let r = say(&mut call, "Hi, I'm Jo and I want a studio at 21 West End").await;
     assert!(r.contains("pets"), "{r}");
     call.finish().await;
 }
 
 fn wording_planner(office: &Office, wording: Wording, user: &str) -> AgentPlanner {
-    let config = AgentConfig {
-        tools: office.tools.clone(),
-        memory: None,
-        recordings: Some(office.dir.path().join("recordings")),
-        now: Some(now()),
-        wording: Some(wording),
-        mailer: None,
-    };
-    let planner = AgentPlanner::start(config, user, &format!("{user}-session"));
-    planner
+    let config =
+        AgentConfig { recordings: Some(office.dir.path().join("recordings")), wording: Some(wording), ..office.bare() };
+    AgentPlanner::start(config, user, &format!("{user}-session"))
 }
 
 /// The same caller without wording and without recordings: the template replies to compare with.
 fn template_planner(office: &Office, user: &str) -> AgentPlanner {
-    let config = AgentConfig {
-        tools: office.tools.clone(),
-        memory: None,
-        recordings: None,
-        now: Some(now()),
-        wording: None,
-        mailer: None,
-    };
-    let planner = AgentPlanner::start(config, user, "plain");
-    planner
+    AgentPlanner::start(office.bare(), user, "plain")
 }
 
 fn recorded(planner: &AgentPlanner, kind: &str) -> Vec<serde_json::Value> {
@@ -353,14 +338,7 @@ async fn the_office_lists_and_cancels_tours_and_the_caller_memory_records_both()
     assert_eq!(booked.item.metadata["event"], "booked");
 
     // The office's REST view, behind the API key.
-    let config = AgentConfig {
-        tools: office.tools.clone(),
-        memory: Some(office.memory.clone()),
-        recordings: None,
-        now: Some(now()),
-        wording: None,
-        mailer: None,
-    };
+    let config = AgentConfig { memory: Some(office.memory.clone()), ..office.bare() };
     let mut state = tourdesk::app::AppState::new(config);
     state.api_key = Some(tourdesk::inference::ApiKey("office-key".into()));
     let server = tourdesk::app::LoopbackServer::start(state, Duration::from_secs(5)).await.unwrap();

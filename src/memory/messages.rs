@@ -13,12 +13,12 @@ use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use chrono::{DateTime, Utc};
 use futures::TryStreamExt;
 use lancedb::expr::lit;
-use lancedb::query::{ExecutableQuery, QueryBase, Select};
+use lancedb::query::{ExecutableQuery, QueryBase};
 use lancedb::Table;
 use serde::Serialize;
 use tracing::instrument;
 
-use super::store::{connect, open_or_create, scope_expr};
+use super::store::{connect, ids_in, open_or_create, scope_expr};
 use super::types::{Message, Scope};
 use super::MemoryError;
 
@@ -184,21 +184,7 @@ impl MessageLog {
 
     /// Ids of the messages in the scope (for deletes by id, which keep owners out of the transaction log).
     pub(crate) async fn ids(&self, scope: &Scope) -> Result<Vec<String>, MemoryError> {
-        let batches: Vec<RecordBatch> = self
-            .table
-            .query()
-            .only_if_expr(scope_expr(scope))
-            .select(Select::columns(&["id"]))
-            .execute()
-            .await?
-            .try_collect()
-            .await?;
-        let mut ids = Vec::new();
-        for batch in &batches {
-            let id = column::<StringArray>(batch, "id")?;
-            ids.extend((0..batch.num_rows()).map(|i| id.value(i).to_string()));
-        }
-        Ok(ids)
+        ids_in(&self.table, scope).await
     }
 
     /// Deletes every message.

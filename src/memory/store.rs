@@ -514,20 +514,7 @@ impl LanceStore {
     /// returns how many.
     pub(crate) async fn delete_history(&self, scope: &Scope) -> Result<usize, MemoryError> {
         let _write = self.gate.lock().await;
-        let batches: Vec<RecordBatch> = self
-            .history
-            .query()
-            .only_if_expr(scope_expr(scope))
-            .select(Select::columns(&["id"]))
-            .execute()
-            .await?
-            .try_collect()
-            .await?;
-        let mut ids = Vec::new();
-        for batch in &batches {
-            let id = string_col(batch, "id")?;
-            ids.extend((0..batch.num_rows()).map(|i| id.value(i).to_string()));
-        }
+        let ids = ids_in(&self.history, scope).await?;
         delete_by_ids(&self.history, &ids).await
     }
 
@@ -615,6 +602,24 @@ fn f32_col<'a>(batch: &'a RecordBatch, name: &str) -> Result<&'a Float32Array, M
         .column_by_name(name)
         .and_then(|c| c.as_any().downcast_ref::<Float32Array>())
         .ok_or_else(|| MemoryError::Corrupt(format!("column {name} is missing or not f32")))
+}
+
+/// The ids of the rows of `table` that `scope` owns.
+pub(crate) async fn ids_in(table: &Table, scope: &Scope) -> Result<Vec<String>, MemoryError> {
+    let batches: Vec<RecordBatch> = table
+        .query()
+        .only_if_expr(scope_expr(scope))
+        .select(Select::columns(&["id"]))
+        .execute()
+        .await?
+        .try_collect()
+        .await?;
+    let mut ids = Vec::new();
+    for batch in &batches {
+        let id = string_col(batch, "id")?;
+        ids.extend((0..batch.num_rows()).map(|i| id.value(i).to_string()));
+    }
+    Ok(ids)
 }
 
 /// Deletes the rows of `table` with these ids, a chunk of ids per delete; returns how many.

@@ -401,7 +401,11 @@ pub fn parse(text: &str, expected: Option<Slot>, today: NaiveDate, catalog: &Cat
     }
     // Counts and amounts are read with times, dates, phone numbers and addresses blanked out.
     let quantities = NOT_A_QUANTITY.replace_all(&n, " ");
-    p.bedrooms = bedrooms(&t, &quantities, expected == Some(Slot::Bedrooms));
+    // "Is it furnished or a studio?" asks what an offered place is; the caller wants nothing by it.
+    let sized: Vec<&str> = sentences(&t).into_iter().filter(|s| !asks_which_it_is(s)).collect();
+    let sized = sized.join(" ");
+    let size_quantities: Vec<&str> = sentences(&quantities).into_iter().filter(|s| !asks_which_it_is(s)).collect();
+    p.bedrooms = bedrooms(&sized, &size_quantities.join(" "), expected == Some(Slot::Bedrooms));
     p.pets = pets(&statements, expected == Some(Slot::Pets));
     p.pet_friendly = pet_friendly(&t);
     p.budget = budget(&quantities, expected == Some(Slot::Budget));
@@ -683,6 +687,17 @@ fn pets(t: &str, expected: bool) -> Option<Pets> {
     }
     let implausible = [pets.cats, pets.dogs, pets.other].iter().any(|n| *n > MAX_PETS_HEARD);
     (found && !implausible).then_some(pets)
+}
+
+/// An alternative question about a place already named ("is the apartment furnished or studio?"): it asks which
+/// the place is, and sets nothing.
+fn asks_which_it_is(sentence: &str) -> bool {
+    contains_phrase(sentence, "or")
+        && (sentence.ends_with('?') || ASKS_ABOUT_IT.is_match(sentence))
+        && !SEARCHING.is_match(sentence)
+        && ["is the", "is it", "is this", "is that", "does it", "does the", "are they", "are the"]
+            .iter()
+            .any(|w| sentence.trim_start().starts_with(w) || sentence.contains(&format!(", {w}")))
 }
 
 /// Whether the caller asks for a home that allows pets. A question about a place already named ("are pets
@@ -1013,6 +1028,8 @@ mod tests {
         assert_eq!(given.code.as_deref(), Some("4091CD"));
         assert_eq!((given.bedrooms, given.budget, given.time), (None, None, None), "the code's digits are not slots");
         assert_eq!(p("I don't have the code").code, None);
+        assert_eq!(p("Is the apartment furnished or studio?").bedrooms, None, "asks which the place is");
+        assert_eq!(p("I'd like a studio or a one bedroom at Hudson 360.").bedrooms, Some(Ok(0)), "asks for one");
         let zip = p("a two bedroom, zip code 10023");
         assert_eq!((zip.code, zip.bedrooms), (None, Some(Ok(2))), "a zip code is not a confirmation code");
     }

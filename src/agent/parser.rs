@@ -9,6 +9,7 @@ use regex::Regex;
 
 use super::catalog::{contains_phrase, Catalog};
 use super::state::{Pets, Slot, TourType};
+use crate::memory::MONTHS;
 
 /// What a caller asked about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
@@ -208,21 +209,6 @@ const NOT_NAMES: [&str; 32] = [
     "for",
     "regarding",
     "is",
-];
-
-const MONTHS: [&str; 12] = [
-    "january",
-    "february",
-    "march",
-    "april",
-    "may",
-    "june",
-    "july",
-    "august",
-    "september",
-    "october",
-    "november",
-    "december",
 ];
 
 const ORDINALS: [(&str, u32); 31] = [

@@ -16,6 +16,7 @@ pub use import::{import_jsonl, ImportLine, ImportReport};
 pub use infer::InferredAdd;
 pub use messages::{LoggedMessage, MessageLog};
 pub use ranking::ScoreDetails;
+pub(crate) use time::MONTHS;
 pub use types::{
     parse_expiration, AddInput, EventKind, HistoryEntry, MemoryEvent, MemoryItem, Message, NewMemory, Scope, SearchHit,
     MAX_ID_BYTES, MAX_METADATA_BYTES, MAX_TEXT_BYTES,

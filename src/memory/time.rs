@@ -7,7 +7,8 @@ use serde_json::{Map, Value};
 /// Metadata keys holding when a memory happened, in order of preference.
 const TIME_KEYS: [&str; 3] = ["timestamp", "date", "time"];
 
-const MONTHS: [&str; 12] = [
+/// Month names, lower case, January first (shared with the agent's parser).
+pub(crate) const MONTHS: [&str; 12] = [
     "january",
     "february",
     "march",

@@ -11,7 +11,7 @@ use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use chrono::NaiveDateTime;
 use futures::TryStreamExt;
 use lancedb::expr::{col, lit};
-use lancedb::query::{ExecutableQuery, QueryBase};
+use lancedb::query::ExecutableQuery;
 use lancedb::table::NewColumnTransform;
 use lancedb::Table;
 use serde::{Deserialize, Serialize};
@@ -79,6 +79,16 @@ pub struct BookingStore {
     table: Table,
     /// Serialises this process's bookings so two calls racing for one slot are decided in order.
     lock: Arc<tokio::sync::Mutex<()>>,
+    /// Every booking as of one table version. Each turn of each call reads the bookings; a LanceDB scan apiece
+    /// was most of a turn's CPU under `bench load`, so the rows are read once per version (a write here, or
+    /// another process's seen after the connection's read-consistency interval, makes a new one).
+    snapshot: Arc<std::sync::Mutex<Option<Snapshot>>>,
+}
+
+/// The rows of one table version.
+struct Snapshot {
+    version: u64,
+    rows: Arc<Vec<Booking>>,
 }
 
 fn schema() -> SchemaRef {
@@ -134,11 +144,36 @@ impl BookingStore {
             let added = Arc::new(Schema::new(vec![sequence_field()]));
             table.add_columns().transform(NewColumnTransform::AllNulls(added)).execute().await?;
         }
-        Ok(Self { table, lock: Arc::new(tokio::sync::Mutex::new(())) })
+        Ok(Self { table, lock: Arc::default(), snapshot: Arc::default() })
     }
 
-    async fn rows(&self, filter: lancedb::expr::DfExpr) -> Result<Vec<Booking>, AgentError> {
-        let batches: Vec<RecordBatch> = self.table.query().only_if_expr(filter).execute().await?.try_collect().await?;
+    /// Every booking, as of the table's current version.
+    async fn rows(&self) -> Result<Arc<Vec<Booking>>, AgentError> {
+        let version = self.table.version().await?;
+        if let Some(rows) = self.cached(|s| s.as_ref().filter(|s| s.version == version).map(|s| s.rows.clone())) {
+            return Ok(rows);
+        }
+        // Read after the version was taken, so the rows are at least that new: a write in between only makes the
+        // next call read again, never serves stale rows.
+        let rows = Arc::new(self.read_rows().await?);
+        self.cached(|s| {
+            if s.as_ref().is_none_or(|s| s.version < version) {
+                *s = Some(Snapshot { version, rows: rows.clone() });
+            }
+        });
+        Ok(rows)
+    }
+
+    /// Runs `f` on the cached snapshot (never across an await).
+    fn cached<T>(&self, f: impl FnOnce(&mut Option<Snapshot>) -> T) -> T {
+        // Whole-value replacements only: a panic elsewhere cannot leave it half-written.
+        f(&mut self.snapshot.lock().unwrap_or_else(std::sync::PoisonError::into_inner))
+    }
+
+    /// Reads every row.
+    #[instrument(skip_all, name = "bookings.read")]
+    async fn read_rows(&self) -> Result<Vec<Booking>, AgentError> {
+        let batches: Vec<RecordBatch> = self.table.query().execute().await?.try_collect().await?;
         let mut out = Vec::new();
         for b in &batches {
             let c = |n: &str| {
@@ -178,21 +213,21 @@ impl BookingStore {
     /// Start times already booked for this property and tour type.
     #[instrument(skip_all, name = "bookings.taken")]
     pub async fn taken(&self, property: &str, tour: TourType) -> Result<HashSet<NaiveDateTime>, AgentError> {
-        let filter = col("property").eq(lit(property.to_string())).and(col("tour_type").eq(lit(tour.spoken())));
-        Ok(self.rows(filter).await?.into_iter().map(|b| b.start).collect())
+        let rows = self.rows().await?;
+        Ok(rows.iter().filter(|b| b.property == property && b.tour_type == tour).map(|b| b.start).collect())
     }
 
     /// A caller's bookings.
     #[instrument(skip_all, name = "bookings.for_user")]
     pub async fn for_user(&self, user_id: &str) -> Result<Vec<Booking>, AgentError> {
-        self.rows(col("user_id").eq(lit(user_id.to_string()))).await
+        Ok(self.rows().await?.iter().filter(|b| b.user_id == user_id).cloned().collect())
     }
 
     /// Every booking, soonest first; with `from`, only those starting then or later.
     #[instrument(skip_all, name = "bookings.list")]
     pub async fn list(&self, from: Option<NaiveDateTime>) -> Result<Vec<Booking>, AgentError> {
-        let mut all = self.rows(lit(true)).await?;
-        all.retain(|b| from.is_none_or(|t| b.start >= t));
+        let mut all: Vec<Booking> =
+            self.rows().await?.iter().filter(|b| from.is_none_or(|t| b.start >= t)).cloned().collect();
         all.sort_by(|a, b| a.start.cmp(&b.start).then_with(|| a.confirmation.cmp(&b.confirmation)));
         Ok(all)
     }
@@ -201,7 +236,7 @@ impl BookingStore {
     #[instrument(skip_all, name = "bookings.by_code")]
     pub async fn by_code(&self, code: &str) -> Result<Option<Booking>, AgentError> {
         let code = confirmation_code(code)?;
-        Ok(self.rows(col("confirmation").eq(lit(code))).await?.pop())
+        Ok(self.rows().await?.iter().find(|b| b.confirmation == code).cloned())
     }
 
     /// Cancels the booking with this code: its row goes, so its slot is open again. Returns it, or `None` when no

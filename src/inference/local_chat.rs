@@ -14,7 +14,7 @@ use tracing::{info_span, Instrument};
 use super::chat::{ChatMessage, ChatModel, ChatRequest, Completion, JsonScan};
 use super::decoder::{Decoder, DecoderOptions, KvCache, MAX_CONTEXT};
 use super::gguf_tokenizer::GgufTokenizer;
-use super::worker::Worker;
+use super::worker::{Lane, Worker};
 use super::InferenceError;
 
 /// Requests queued before callers wait.
@@ -58,7 +58,7 @@ impl LocalChatModel {
             info_span!("chat.generate", model = %id, max_tokens = request.max_tokens)
                 .in_scope(|| engine.complete(&request))
         };
-        let (worker, load_ms) = Worker::spawn("chat", QUEUE, load, serve).await?;
+        let (worker, load_ms) = Worker::spawn_serial("chat", QUEUE, load, serve).await?;
         Ok(Self { worker, model_id: model_id.into(), load_ms })
     }
 
@@ -71,7 +71,7 @@ impl LocalChatModel {
 #[async_trait]
 impl ChatModel for LocalChatModel {
     async fn complete(&self, request: ChatRequest) -> Result<Completion, InferenceError> {
-        self.worker.call(request).instrument(info_span!("chat", model = %self.model_id)).await
+        self.worker.call(request, Lane::Now).instrument(info_span!("chat", model = %self.model_id)).await
     }
 
     fn model_id(&self) -> &str {

@@ -18,6 +18,7 @@ use lancedb::Table;
 use serde::Serialize;
 use tracing::instrument;
 
+use super::group::Appends;
 use super::store::{connect, ids_in, open_or_create, scope_expr};
 use super::types::{Message, Scope};
 use super::MemoryError;
@@ -50,8 +51,10 @@ pub struct LoggedMessage {
 #[derive(Clone)]
 pub struct MessageLog {
     table: Table,
-    /// This process's appends, one at a time (see the memory store's write gate).
-    gate: std::sync::Arc<tokio::sync::Mutex<()>>,
+    /// This process's writes, one at a time (see the memory store's write gate).
+    gate: Arc<tokio::sync::Mutex<()>>,
+    /// Appends, committed together (see [`Appends`]).
+    appends: Arc<Appends>,
 }
 
 fn schema() -> SchemaRef {
@@ -115,7 +118,10 @@ impl MessageLog {
     /// Opens (or creates) the log in the LanceDB at `uri`.
     pub(crate) async fn open(uri: &str) -> Result<Self, MemoryError> {
         let db = connect(uri).await?;
-        Ok(Self { table: open_or_create(&db, TABLE, schema()).await?, gate: Default::default() })
+        let table = open_or_create(&db, TABLE, schema()).await?;
+        let gate = Arc::<tokio::sync::Mutex<()>>::default();
+        let appends = Arc::new(Appends::new(table.clone(), gate.clone()));
+        Ok(Self { table, gate, appends })
     }
 
     /// The table, for purges.
@@ -159,8 +165,7 @@ impl MessageLog {
             Arc::new(at.finish()),
         ];
         let batch = RecordBatch::try_new(schema(), columns)?;
-        let _write = self.gate.lock().await;
-        self.table.add(batch).execute().await?;
+        self.appends.append(batch).await?;
         Ok(kept.len())
     }
 

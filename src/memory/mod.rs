@@ -2,6 +2,7 @@
 //! and session, stored in LanceDB with embeddings from any [`Embedder`](crate::inference::Embedder).
 
 mod filter;
+mod group;
 mod import;
 mod infer;
 mod keyword;
@@ -33,6 +34,7 @@ use sha2::{Digest, Sha256};
 use tracing::{instrument, warn};
 
 use crate::inference::{EmbedderHandle, InferenceError};
+use group::Group;
 use ranking::{Candidate, QueryCues};
 use store::{exact_scope_expr, scope_expr, LanceStore, Row};
 use types::{validate_id, validate_metadata, validate_text};
@@ -76,6 +78,9 @@ pub enum MemoryError {
     /// Arrow failed building a batch.
     #[error("memory store error: {0}")]
     Arrow(#[from] arrow_schema::ArrowError),
+    /// A write queued with others was not committed (the store's error, shared by every write in the group).
+    #[error("memory write failed: {0}")]
+    Write(String),
     /// Stored data does not have the expected shape.
     #[error("memory store is corrupt: {0}")]
     Corrupt(String),
@@ -188,6 +193,8 @@ pub struct Memory {
 }
 
 struct Inner {
+    /// Adds from concurrent callers, done together (see [`Group`]).
+    adds: Group<PendingAdd, Vec<MemoryEvent>>,
     store: LanceStore,
     messages: MessageLog,
     embedder: EmbedderHandle,
@@ -197,6 +204,9 @@ struct Inner {
     /// Analyzed terms of memories searched recently.
     terms: keyword::TermCache,
 }
+
+/// One caller's records and who wrote them, waiting to be added with others'.
+type PendingAdd = (Vec<NewMemory>, Option<String>);
 
 /// sha256 of a memory's text: equal texts in one scope are stored once.
 fn text_hash(text: &str) -> String {
@@ -221,6 +231,7 @@ impl Memory {
         let exact_search_rows = config.exact_search_rows;
         Ok(Self {
             inner: Arc::new(Inner {
+                adds: Group::new(Arc::default()),
                 store,
                 messages,
                 embedder,
@@ -259,7 +270,8 @@ impl Memory {
     }
 
     /// Stores many memories in one write (the import path). Every record is checked first; one bad record fails
-    /// the whole batch and nothing is written.
+    /// the whole batch and nothing is written. Adds from callers writing at the same time are done together: one
+    /// duplicate check, one embedding pass, one commit.
     #[instrument(skip_all, name = "memory.add_many", fields(n = records.len()))]
     pub async fn add_many(
         &self,
@@ -269,8 +281,44 @@ impl Memory {
         for (i, r) in records.iter().enumerate() {
             r.validate().map_err(|e| MemoryError::Invalid(format!("record {i}: {e}")))?;
         }
+        let memory = self.clone();
+        self.inner
+            .adds
+            .submit(
+                (records, actor.map(str::to_string)),
+                move |pending| async move { memory.add_pending(pending).await },
+            )
+            .await
+    }
+
+    /// Adds the records of several callers as one batch; answers each caller with the events of its records.
+    async fn add_pending(&self, pending: Vec<PendingAdd>) -> Vec<group::Answer<Vec<MemoryEvent>>> {
+        let sizes: Vec<usize> = pending.iter().map(|(records, _)| records.len()).collect();
+        let (records, actors): (Vec<NewMemory>, Vec<Option<String>>) = pending
+            .into_iter()
+            .flat_map(|(records, actor)| records.into_iter().map(move |r| (r, actor.clone())))
+            .unzip();
+        match self.add_records(&records, &actors).await {
+            Ok(events) => {
+                let mut events = events.into_iter();
+                sizes.iter().map(|&n| Ok(events.by_ref().take(n).collect())).collect()
+            }
+            Err(e) => {
+                let message: Arc<str> = e.to_string().into();
+                sizes.iter().map(|_| Err(message.clone())).collect()
+            }
+        }
+    }
+
+    /// Adds checked records (`actors[i]` wrote `records[i]`): NONE for a duplicate already stored or earlier in
+    /// the batch, else ADD.
+    async fn add_records(
+        &self,
+        records: &[NewMemory],
+        actors: &[Option<String>],
+    ) -> Result<Vec<MemoryEvent>, MemoryError> {
         let hashes: Vec<String> = records.iter().map(|r| text_hash(&r.text)).collect();
-        let existing = self.existing(&records, &hashes).await?;
+        let existing = self.existing(records, &hashes).await?;
 
         // Decide per record: NONE for a duplicate already stored or earlier in this batch, else ADD.
         let mut events = Vec::with_capacity(records.len());
@@ -292,7 +340,7 @@ impl Memory {
         }
 
         let texts: Vec<String> = fresh.iter().map(|&i| records[i].text.clone()).collect();
-        let vectors = self.inner.embedder.embed(texts).await?;
+        let vectors = self.inner.embedder.embed_background(texts).await?;
         let now = Utc::now();
         let mut rows = Vec::with_capacity(fresh.len());
         let mut history = Vec::with_capacity(fresh.len());
@@ -311,7 +359,10 @@ impl Memory {
                 updated_at: stored,
                 expiration_date: r.expiration_date,
             };
-            history.push((entry(&item.id, None, Some(&item.memory), EventKind::Add, actor), r.scope.clone()));
+            history.push((
+                entry(&item.id, None, Some(&item.memory), EventKind::Add, actors[i].as_deref()),
+                r.scope.clone(),
+            ));
             rows.push(Row { item, vector });
         }
         self.inner.store.insert(&rows).await?;
@@ -502,7 +553,13 @@ impl Memory {
         let text = change.text.unwrap_or_else(|| old.memory.clone());
         let vector = match text == old.memory {
             true => self.inner.store.vector(id).await?,
-            false => self.inner.embedder.embed_one(&text).await?,
+            false => self
+                .inner
+                .embedder
+                .embed_background(vec![text.clone()])
+                .await?
+                .pop()
+                .ok_or(InferenceError::WorkerGone("embedding"))?,
         };
         let item = MemoryItem {
             memory: text.clone(),

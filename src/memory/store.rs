@@ -25,6 +25,7 @@ use lancedb::{DistanceType, Table};
 use serde_json::{Map, Value};
 use tracing::instrument;
 
+use super::group::Appends;
 use super::keyword;
 use super::types::{EventKind, HistoryEntry, MemoryItem, Scope};
 use super::MemoryError;
@@ -95,6 +96,10 @@ pub(crate) struct LanceStore {
     /// version, and under many callers at once (`bench load`, 50 sessions) appends ran out of retries and were lost;
     /// queued here they commit in order, without conflicts, and a compaction waits its turn.
     gate: Arc<tokio::sync::Mutex<()>>,
+    /// Appends to `memories`, committed together (see [`Appends`]).
+    memory_appends: Arc<Appends>,
+    /// Appends to `history`, likewise.
+    history_appends: Arc<Appends>,
 }
 
 fn timestamp_type() -> DataType {
@@ -207,7 +212,10 @@ impl LanceStore {
             memories.add_columns().transform(NewColumnTransform::AllNulls(added)).execute().await?;
         }
         let history = open_or_create(&db, HISTORY_TABLE, history_schema()).await?;
-        Ok(Self { memories, history, schema, dim, gate: Arc::default() })
+        let gate = Arc::<tokio::sync::Mutex<()>>::default();
+        let memory_appends = Arc::new(Appends::new(memories.clone(), gate.clone()));
+        let history_appends = Arc::new(Appends::new(history.clone(), gate.clone()));
+        Ok(Self { memories, history, schema, dim, gate, memory_appends, history_appends })
     }
 
     fn memory_batch(&self, rows: &[Row]) -> Result<RecordBatch, MemoryError> {
@@ -257,12 +265,10 @@ impl LanceStore {
     /// Appends memories.
     #[instrument(skip_all, name = "store.insert", fields(n = rows.len()))]
     pub(crate) async fn insert(&self, rows: &[Row]) -> Result<(), MemoryError> {
-        let _write = self.gate.lock().await;
         if rows.is_empty() {
             return Ok(());
         }
-        self.memories.add(self.memory_batch(rows)?).execute().await?;
-        Ok(())
+        self.memory_appends.append(self.memory_batch(rows)?).await
     }
 
     /// Replaces memories with the same id (one atomic merge).
@@ -451,7 +457,6 @@ impl LanceStore {
     /// Appends history entries; `scopes[i]` is the owner of `entries[i]`'s memory.
     #[instrument(skip_all, name = "store.history_append", fields(n = entries.len()))]
     pub(crate) async fn append_history(&self, entries: &[(HistoryEntry, Scope)]) -> Result<(), MemoryError> {
-        let _write = self.gate.lock().await;
         if entries.is_empty() {
             return Ok(());
         }
@@ -480,8 +485,7 @@ impl LanceStore {
             Arc::new(deleted.finish()),
         ];
         let batch = RecordBatch::try_new(history_schema(), columns)?;
-        self.history.add(batch).execute().await?;
-        Ok(())
+        self.history_appends.append(batch).await
     }
 
     /// History of one memory, oldest first.

@@ -1,7 +1,7 @@
 //! Whisper on its own thread: calls from every live call queue there, so transcription never runs on the reactor.
 
 use super::{SpeechToText, Transcript, WhisperStt};
-use crate::inference::worker::Worker;
+use crate::inference::worker::{Lane, Worker};
 use crate::inference::InferenceError;
 use crate::models::ModelDir;
 
@@ -19,7 +19,7 @@ impl SttHandle {
     /// Loads the model in `dir` on thread `tourdesk-stt`, with the vocabulary `hint` (see [`WhisperStt::load`]).
     pub async fn spawn(dir: ModelDir, hint: String) -> Result<Self, InferenceError> {
         let model = dir.spec.name.clone();
-        let (worker, ()) = Worker::spawn(
+        let (worker, ()) = Worker::spawn_serial(
             "stt",
             QUEUE,
             move || Ok((WhisperStt::load(&dir, &hint)?, ())),
@@ -32,7 +32,7 @@ impl SttHandle {
     /// Transcribes 16 kHz samples.
     pub async fn transcribe(&self, pcm: Vec<f32>) -> Result<Transcript, InferenceError> {
         let span = tracing::info_span!("stt", model = %self.model, secs = pcm.len() as f64 / 16_000.0);
-        tracing::Instrument::instrument(self.worker.call(pcm), span).await
+        tracing::Instrument::instrument(self.worker.call(pcm, Lane::Now), span).await
     }
 
     /// The model's name in the manifest.

@@ -282,6 +282,54 @@ async fn the_webhook_answers_twiml_and_twilio_signatures_are_enforced() {
     server.shutdown().await;
 }
 
+/// Twilio's signatures for `urls` with `params`, made by Twilio's own Python library.
+fn twilio_signatures(token: &str, urls: &[String], params: &[(String, String)]) -> Vec<String> {
+    use std::io::Write;
+    let mut child = std::process::Command::new(common::test_python())
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/clients/twilio_sign.py"))
+        .arg(token)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let params: serde_json::Map<String, Value> = params.iter().map(|(k, v)| (k.clone(), v.clone().into())).collect();
+    let request = serde_json::json!({"urls": urls, "params": params});
+    child.stdin.take().unwrap().write_all(request.to_string().as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "twilio_sign.py failed");
+    let answer: Value = serde_json::from_slice(&out.stdout).unwrap();
+    answer["signatures"].as_array().unwrap().iter().map(|s| s.as_str().unwrap().to_string()).collect()
+}
+
+/// Twilio signs the full webhook URL, query string included, with or without the port: each form Twilio's own
+/// validator accepts is accepted, and a changed query string is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webhook_with_a_query_string_is_accepted_when_signed_and_refused_when_tampered() {
+    let token = "query-auth-token";
+    let server = start(Some(token)).await;
+    let http = reqwest::Client::new();
+    let params = vec![("CallSid".to_string(), "CAquery".to_string()), ("From".to_string(), "+15552010007".to_string())];
+    let host = server.addr.to_string();
+    let urls = [
+        format!("https://{host}/incoming-call?office=hq&lang=en"),
+        format!("https://{}/incoming-call?office=hq&lang=en", server.addr.ip()),
+    ];
+    let signatures = twilio_signatures(token, &urls, &params);
+    let webhook = format!("http://{host}/incoming-call?office=hq&lang=en");
+    for (url, signature) in urls.iter().zip(&signatures) {
+        let ok = http.post(&webhook).header("X-Twilio-Signature", signature).form(&params).send().await.unwrap();
+        assert_eq!(ok.status(), 200, "signed as {url}");
+        assert!(ok.text().await.unwrap().contains("<Stream url="));
+    }
+    let tampered = format!("http://{host}/incoming-call?office=other&lang=en");
+    let refused = http.post(&tampered).header("X-Twilio-Signature", &signatures[0]).form(&params).send().await.unwrap();
+    assert_eq!(refused.status(), 403, "the signature covers the query string");
+    let dropped = format!("http://{host}/incoming-call");
+    let refused = http.post(&dropped).header("X-Twilio-Signature", &signatures[0]).form(&params).send().await.unwrap();
+    assert_eq!(refused.status(), 403);
+    server.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_withheld_number_gets_no_ones_memories() {
     let server = start(None).await;

@@ -1,7 +1,7 @@
 //! `POST /incoming-call`: Twilio's voice webhook. Answers with TwiML that connects the call to `/media-stream` and
 //! passes the caller's number as a stream parameter.
 
-use axum::extract::State;
+use axum::extract::{OriginalUri, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Form;
@@ -27,9 +27,10 @@ fn xml_escape(s: &str) -> String {
 pub async fn incoming_call(
     State(state): State<AppState>,
     headers: HeaderMap,
+    OriginalUri(uri): OriginalUri,
     Form(params): Form<Vec<(String, String)>>,
 ) -> Response {
-    if !signature_ok(&state, &headers, "/incoming-call", &params, false) {
+    if !signature_ok(&state, &headers, &uri, &params, false) {
         return (StatusCode::FORBIDDEN, "invalid or missing X-Twilio-Signature").into_response();
     }
     let Some(base) = public_base(&state, &headers) else {

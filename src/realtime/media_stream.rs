@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
-use axum::extract::State;
+use axum::extract::{OriginalUri, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use futures::{SinkExt, StreamExt};
@@ -35,8 +35,13 @@ const POLICY: u16 = 1008;
 const UNSUPPORTED: u16 = 1003;
 
 /// Upgrades to a media stream once the request's signature checks out (when a Twilio auth token is set).
-pub async fn upgrade(ws: WebSocketUpgrade, State(state): State<AppState>, headers: HeaderMap) -> Response {
-    if !signature_ok(&state, &headers, "/media-stream", &[], true) {
+pub async fn upgrade(
+    ws: WebSocketUpgrade,
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    OriginalUri(uri): OriginalUri,
+) -> Response {
+    if !signature_ok(&state, &headers, &uri, &[], true) {
         return (StatusCode::FORBIDDEN, "invalid or missing X-Twilio-Signature").into_response();
     }
     let Some(voice) = state.voice.clone() else {

@@ -8,7 +8,7 @@ mod media_stream;
 pub mod twilio;
 pub mod voice;
 
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, Uri};
 use axum::routing::{get, post};
 use axum::Router;
 
@@ -43,12 +43,12 @@ fn public_base(state: &AppState, headers: &HeaderMap) -> Option<String> {
     Some(format!("{proto}://{host}"))
 }
 
-/// Whether a Twilio request to `path` is signed right (always true when no auth token is set). Twilio signs
-/// websocket upgrades with the `wss://` URL.
+/// Whether a Twilio request for `uri` (its path and query string) is signed right (always true when no auth token is
+/// set). Twilio signs websocket upgrades with the `wss://` URL.
 fn signature_ok(
     state: &AppState,
     headers: &HeaderMap,
-    path: &str,
+    uri: &Uri,
     params: &[(String, String)],
     websocket: bool,
 ) -> bool {
@@ -62,5 +62,6 @@ fn signature_ok(
         return false;
     };
     let base = if websocket { incoming_call::websocket_scheme(&base) } else { base };
+    let path = uri.path_and_query().map_or(uri.path(), |p| p.as_str());
     check.verify(&format!("{base}{path}"), params, signature)
 }

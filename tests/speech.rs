@@ -95,3 +95,93 @@ async fn a_missing_voice_says_how_to_fetch_it() {
     let err = tourdesk::engine::load_piper(&store, "piper-joe").await.unwrap_err().to_string();
     assert!(err.contains("piper-joe") && err.contains("models fetch"), "{err}");
 }
+
+/// Silero's test signal (no file needed): 0.5 s of silence, 1 s of a 220 + 440 Hz mix with a little
+/// pseudo-random noise, 0.5 s of silence.
+fn silero_test_signal(rate: usize) -> Vec<f32> {
+    let (start, end) = (rate / 2, rate / 2 + rate);
+    let mut seed: u32 = 12345;
+    let noise: Vec<f64> = (start..end)
+        .map(|_| {
+            seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            f64::from(seed >> 8) / 16_777_216.0 * 2.0 - 1.0
+        })
+        .collect();
+    let tau = 2.0 * std::f64::consts::PI;
+    (0..2 * rate)
+        .map(|n| {
+            if n < start || n >= end {
+                return 0.0;
+            }
+            let t = n as f64 / rate as f64;
+            let tone = 0.3 * (0.5 * (tau * 220.0 * t).sin() + 0.5 * (tau * 440.0 * t).sin());
+            (tone + 0.02 * noise[n - start]) as f32
+        })
+        .collect()
+}
+
+/// Silero's probabilities match those its own Python package computes (silero-vad 6.2.3 with onnxruntime; the
+/// numbers were computed once and are kept here), at both rates, fed in Twilio's 20 ms frames.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silero_matches_its_reference_outputs_and_hears_speech_not_a_tone() {
+    let store = ModelStore::new(common::models_dir()).unwrap();
+    let vad = tourdesk::engine::load_silero(&store).await.unwrap();
+    let reference: [(u32, &[(usize, f32)]); 2] = [
+        (
+            16_000,
+            &[
+                (0, 0.001670),
+                (1, 0.006884),
+                (2, 0.008911),
+                (9, 0.005199),
+                (15, 0.019728),
+                (16, 0.262985),
+                (17, 0.092237),
+                (31, 0.004779),
+                (47, 0.001843),
+                (62, 0.004625),
+            ],
+        ),
+        (
+            8_000,
+            &[
+                (0, 0.017367),
+                (1, 0.017467),
+                (2, 0.022407),
+                (9, 0.006889),
+                (16, 0.052151),
+                (18, 0.088405),
+                (19, 0.097034),
+                (31, 0.021130),
+                (47, 0.000615),
+                (62, 0.001609),
+            ],
+        ),
+    ];
+    for (rate, expected) in reference {
+        let signal = silero_test_signal(rate as usize);
+        let mut stream = vad.stream(rate).unwrap();
+        let mut probabilities = Vec::new();
+        for frame in signal.chunks(rate as usize / 50) {
+            probabilities.extend(stream.push(frame).await.unwrap());
+        }
+        assert_eq!(probabilities.len(), 62, "{rate} Hz: whole windows only");
+        for &(i, p) in expected.iter().filter(|(i, _)| *i < 62) {
+            assert!((probabilities[i] - p).abs() < 1e-4, "{rate} Hz window {i}: {} vs {p}", probabilities[i]);
+        }
+        assert!(probabilities.iter().all(|&p| p < 0.5), "a tone is not speech");
+    }
+    // espeak-ng's speech at the phone rate is speech, and the silence after it is not.
+    let mut stream = vad.stream(8_000).unwrap();
+    let said = resample(&spoken("I would like to book a tour on Friday."), 16_000, 8_000);
+    let mut audio = said.clone();
+    audio.extend(vec![0.0; 8_000]);
+    let mut probabilities = Vec::new();
+    for frame in audio.chunks(160) {
+        probabilities.extend(stream.push(frame).await.unwrap());
+    }
+    let speech_windows = said.len() / 256;
+    let heard = probabilities[..speech_windows].iter().filter(|&&p| p >= 0.5).count();
+    assert!(heard * 10 >= speech_windows * 8, "speech heard in {heard} of {speech_windows} windows");
+    assert!(probabilities[speech_windows + 6..].iter().all(|&p| p < 0.35), "silence after the speech");
+}

@@ -132,7 +132,14 @@ async fn call(socket: WebSocket, state: AppState, voice: Voice) {
         }
     });
     let mut bad = Malformed::default();
-    let mut vad = Vad::new(voice.vad, PHONE_RATE);
+    let silero = match voice.silero.as_ref().map(|s| s.stream(PHONE_RATE)).transpose() {
+        Ok(stream) => stream,
+        Err(e) => {
+            warn!(error = %e, "Silero VAD unavailable for this call; using the energy detector");
+            None
+        }
+    };
+    let mut vad = Vad::new(voice.vad, PHONE_RATE, silero);
     let mut started: Option<(Arc<Mutex<Playback>>, mpsc::Sender<Job>, tokio::task::JoinHandle<()>)> = None;
     let close = loop {
         let incoming = tokio::select! {
@@ -226,7 +233,7 @@ async fn call(socket: WebSocket, state: AppState, voice: Voice) {
                         continue;
                     }
                 };
-                match vad.push(&samples) {
+                match vad.push(&samples).await {
                     Some(VadEvent::SpeechStarted) => barge_in(playback, jobs),
                     Some(VadEvent::SpeechEnded { samples, trailing_silence_ms }) => {
                         let job = Job::Utterance { samples, ended: Instant::now(), trailing_silence_ms };

@@ -6,6 +6,7 @@ mod mel;
 pub mod mulaw;
 mod phonemes;
 mod piper;
+pub mod silero;
 mod stt_worker;
 mod tts;
 pub mod vad;
@@ -28,6 +29,8 @@ pub struct Voice {
     pub tts: std::sync::Arc<dyn TextToSpeech>,
     /// When an utterance starts and ends.
     pub vad: vad::VadConfig,
+    /// Silero VAD, when loaded (else the energy detector decides what is speech).
+    pub silero: Option<silero::SileroVad>,
 }
 
 /// Turns 16 kHz mono speech into text. Synchronous and CPU-bound: run it on a blocking thread.

@@ -1,6 +1,9 @@
-//! Voice-activity detection on 20 ms telephone frames: an utterance starts when the frame energy stays above the
-//! noise floor for a few frames and ends after a stretch of silence. Energy-based (not a neural VAD) because phone
-//! audio through Twilio is band-limited and quiet between words, and it costs microseconds per frame.
+//! Voice-activity detection on 20 ms telephone frames: an utterance starts when a few frames in a row are speech
+//! and ends after a stretch of silence. Whether a frame is speech is Silero VAD's call when the model is loaded
+//! (a neural detector: line noise, breathing and music are not speech), else the frame energy's against a noise
+//! floor that follows the line.
+
+use super::silero::SileroStream;
 
 /// Tuning; the defaults suit 8 kHz phone audio.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -17,6 +20,8 @@ pub struct VadConfig {
     pub floor_dbfs: f32,
     /// How far above the noise floor a frame must be to count as voiced, dB.
     pub margin_db: f32,
+    /// Silero's speech probability that starts speech; it stops below this less 0.15 (Silero's own defaults).
+    pub threshold: f32,
 }
 
 impl Default for VadConfig {
@@ -28,6 +33,7 @@ impl Default for VadConfig {
             max_utterance_ms: 15_000,
             floor_dbfs: -45.0,
             margin_db: 12.0,
+            threshold: 0.5,
         }
     }
 }
@@ -57,11 +63,15 @@ pub struct Vad {
     voiced_ms: u32,
     lead_in: std::collections::VecDeque<Vec<f32>>,
     utterance: Vec<f32>,
+    /// Silero for this call, when loaded.
+    silero: Option<SileroStream>,
+    /// Whether Silero's last window was speech (with hysteresis).
+    silero_speech: bool,
 }
 
 impl Vad {
-    /// A detector for frames at `rate` Hz.
-    pub fn new(config: VadConfig, rate: u32) -> Self {
+    /// A detector for frames at `rate` Hz; with `silero`, Silero decides which frames are speech.
+    pub fn new(config: VadConfig, rate: u32, silero: Option<SileroStream>) -> Self {
         Self {
             config,
             rate,
@@ -72,6 +82,36 @@ impl Vad {
             voiced_ms: 0,
             lead_in: Default::default(),
             utterance: Vec::new(),
+            silero,
+            silero_speech: false,
+        }
+    }
+
+    /// Whether `frame` is speech: Silero's latest window, else the energy rule.
+    async fn voiced(&mut self, frame: &[f32]) -> bool {
+        let energy = frame.iter().map(|s| s * s).sum::<f32>() / frame.len() as f32;
+        let db = 10.0 * energy.max(1e-12).log10();
+        let loud = db > self.config.floor_dbfs.max(self.noise_db + self.config.margin_db);
+        if !loud {
+            // The floor follows quiet frames down at once and up slowly (0.5 dB per frame).
+            self.noise_db =
+                if db < self.noise_db { db.max(-90.0) } else { self.noise_db + 0.5f32.min(db - self.noise_db) };
+        }
+        let Some(silero) = self.silero.as_mut() else { return loud };
+        match silero.push(frame).await {
+            Ok(probabilities) => {
+                for p in probabilities {
+                    let threshold =
+                        if self.silero_speech { self.config.threshold - 0.15 } else { self.config.threshold };
+                    self.silero_speech = p >= threshold;
+                }
+                self.silero_speech
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "Silero VAD failed; this call goes on with the energy detector");
+                self.silero = None;
+                loud
+            }
         }
     }
 
@@ -81,19 +121,12 @@ impl Vad {
     }
 
     /// Feeds one frame (any length; Twilio sends 20 ms) and returns what it changed.
-    pub fn push(&mut self, frame: &[f32]) -> Option<VadEvent> {
+    pub async fn push(&mut self, frame: &[f32]) -> Option<VadEvent> {
         if frame.is_empty() {
             return None;
         }
         let frame_ms = (frame.len() as u64 * 1000 / self.rate as u64) as u32;
-        let energy = frame.iter().map(|s| s * s).sum::<f32>() / frame.len() as f32;
-        let db = 10.0 * energy.max(1e-12).log10();
-        let voiced = db > self.config.floor_dbfs.max(self.noise_db + self.config.margin_db);
-        if !voiced {
-            // The floor follows quiet frames down at once and up slowly (0.5 dB per frame).
-            self.noise_db =
-                if db < self.noise_db { db.max(-90.0) } else { self.noise_db + 0.5f32.min(db - self.noise_db) };
-        }
+        let voiced = self.voiced(frame).await;
         if !self.speaking {
             self.lead_in.push_back(frame.to_vec());
             if self.lead_in.len() > LEAD_IN_FRAMES {
@@ -139,21 +172,25 @@ mod tests {
         (0..ms * 8).map(|i| amp * (i as f32 * 2.0 * std::f32::consts::PI * 300.0 / 8000.0).sin()).collect()
     }
 
-    fn feed(vad: &mut Vad, audio: &[f32]) -> Vec<VadEvent> {
-        audio.chunks(160).filter_map(|f| vad.push(f)).collect()
+    async fn feed(vad: &mut Vad, audio: &[f32]) -> Vec<VadEvent> {
+        let mut events = Vec::new();
+        for frame in audio.chunks(160) {
+            events.extend(vad.push(frame).await);
+        }
+        events
     }
 
-    #[test]
-    fn an_utterance_starts_on_speech_and_ends_after_the_silence() {
-        let mut vad = Vad::new(VadConfig::default(), 8000);
-        assert!(feed(&mut vad, &vec![0.0; 8000]).is_empty());
-        let events = feed(&mut vad, &tone(1000, 0.3));
+    #[tokio::test]
+    async fn an_utterance_starts_on_speech_and_ends_after_the_silence() {
+        let mut vad = Vad::new(VadConfig::default(), 8000, None);
+        assert!(feed(&mut vad, &vec![0.0; 8000]).await.is_empty());
+        let events = feed(&mut vad, &tone(1000, 0.3)).await;
         assert_eq!(events, vec![VadEvent::SpeechStarted]);
         assert!(vad.speaking());
         // A pause shorter than the silence setting does not end it.
-        assert!(feed(&mut vad, &vec![0.0; 8 * 200]).is_empty());
-        assert!(feed(&mut vad, &tone(500, 0.3)).is_empty());
-        let events = feed(&mut vad, &vec![0.0; 8 * 600]);
+        assert!(feed(&mut vad, &vec![0.0; 8 * 200]).await.is_empty());
+        assert!(feed(&mut vad, &tone(500, 0.3)).await.is_empty());
+        let events = feed(&mut vad, &vec![0.0; 8 * 600]).await;
         match events.as_slice() {
             [VadEvent::SpeechEnded { samples, trailing_silence_ms }] => {
                 assert_eq!(*trailing_silence_ms, 400);
@@ -165,23 +202,23 @@ mod tests {
         }
     }
 
-    #[test]
-    fn clicks_are_not_utterances_and_steady_noise_raises_the_floor() {
-        let mut vad = Vad::new(VadConfig::default(), 8000);
+    #[tokio::test]
+    async fn clicks_are_not_utterances_and_steady_noise_raises_the_floor() {
+        let mut vad = Vad::new(VadConfig::default(), 8000, None);
         let mut click = tone(80, 0.5);
         click.extend(vec![0.0; 8 * 600]);
-        let events = feed(&mut vad, &click);
+        let events = feed(&mut vad, &click).await;
         assert_eq!(events, vec![VadEvent::SpeechStarted], "a click starts but never ends as an utterance");
         // Quiet hum (-50 dBFS) is below the absolute floor: never speech.
-        let mut vad = Vad::new(VadConfig::default(), 8000);
-        assert!(feed(&mut vad, &tone(3000, 0.0045)).is_empty());
+        let mut vad = Vad::new(VadConfig::default(), 8000, None);
+        assert!(feed(&mut vad, &tone(3000, 0.0045)).await.is_empty());
     }
 
-    #[test]
-    fn speech_past_the_longest_utterance_is_cut_there() {
+    #[tokio::test]
+    async fn speech_past_the_longest_utterance_is_cut_there() {
         let config = VadConfig { max_utterance_ms: 2000, ..VadConfig::default() };
-        let mut vad = Vad::new(config, 8000);
-        let events = feed(&mut vad, &tone(3000, 0.3));
+        let mut vad = Vad::new(config, 8000, None);
+        let events = feed(&mut vad, &tone(3000, 0.3)).await;
         assert!(matches!(&events[1], VadEvent::SpeechEnded { samples, .. } if samples.len() == 16_000), "{events:?}");
         // The speech goes on, so a new utterance starts right after the cut.
         assert_eq!(events[2..], [VadEvent::SpeechStarted]);

@@ -14,8 +14,8 @@ use tourdesk::memory::{Memory, MemoryConfig};
 use tourdesk::models::{ModelDir, ModelStore};
 use tourdesk::realtime::voice::STT_HINT;
 use tourdesk::speech::vad::VadConfig;
+use tourdesk::speech::SttHandle;
 use tourdesk::speech::Voice;
-use tourdesk::speech::{EspeakTts, SttHandle};
 
 /// The models folder the tests read: `TOURDESK_MODELS`, else the default cache folder.
 pub fn models_dir() -> PathBuf {
@@ -97,16 +97,17 @@ pub fn outbox_mailer(dir: &tempfile::TempDir) -> tourdesk::notify::Mailer {
     .unwrap()
 }
 
-/// Speech for phone calls as `serve` sets it up: whisper-tiny-en with the agent's vocabulary hint, espeak-ng at the
-/// agent's speed, the default voice-activity settings.
+/// Speech for phone calls as `serve` sets it up: whisper-tiny-en with the agent's vocabulary hint, the Piper voice
+/// (the callers in the tests speak with espeak-ng: another voice), Silero VAD with the default settings.
 pub async fn voice() -> Voice {
-    let whisper = ModelStore::new(models_dir()).unwrap().resolve("whisper-tiny-en").unwrap();
-    let tts = EspeakTts::new("en-us", 165);
-    tts.check().await.expect("espeak-ng is installed by the README's setup");
+    let store = ModelStore::new(models_dir()).unwrap();
+    let whisper = store.resolve("whisper-tiny-en").unwrap();
+    let tts = tourdesk::engine::load_piper(&store, "piper-joe").await.expect("`just models` fetches the Piper voice");
     Voice {
         stt: SttHandle::spawn(whisper, STT_HINT.into()).await.unwrap(),
         tts: Arc::new(tts),
         vad: VadConfig::default(),
+        silero: Some(tourdesk::engine::load_silero(&store).await.expect("`just models` fetches Silero VAD")),
     }
 }
 

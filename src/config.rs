@@ -121,6 +121,9 @@ pub struct Settings {
     pub tts_words_per_minute: u32,
     /// Silence that ends a caller's utterance, milliseconds.
     pub vad_silence_ms: u32,
+    /// Let Pipecat's Smart Turn model decide whether a pause ends the caller's turn (asked after 200 ms of
+    /// silence; an unfinished turn waits up to 1.2 s) instead of a fixed `vad_silence_ms`.
+    pub smart_turn: bool,
     /// The server's public https URL as Twilio reaches it (a tunnel such as ngrok); used for the media-stream URL
     /// and to check webhook signatures. Derived from the request's Host header when unset.
     pub public_url: Option<String>,
@@ -167,6 +170,7 @@ impl Default for Settings {
             tts_voice: "piper-joe".into(),
             tts_words_per_minute: 165,
             vad_silence_ms: 400,
+            smart_turn: false,
             public_url: None,
             twilio_auth_token: None,
             api_key: None,
@@ -268,6 +272,10 @@ pub struct Overrides {
     #[arg(long, global = true, env = "TOURDESK_VAD_SILENCE_MS")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub vad_silence_ms: Option<u32>,
+    /// End of turn by Smart Turn (true) or by `vad_silence_ms` of silence (false) [default: false]
+    #[arg(long, global = true, env = "TOURDESK_SMART_TURN")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub smart_turn: Option<bool>,
     /// Public https URL Twilio uses to reach this server (e.g. an ngrok tunnel) [default: from the Host header]
     #[arg(long, global = true, env = "TOURDESK_PUBLIC_URL")]
     #[serde(skip_serializing_if = "Option::is_none")]

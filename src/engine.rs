@@ -15,6 +15,7 @@ use crate::models::ModelStore;
 use crate::notify::Mailer;
 use crate::realtime::voice::STT_HINT;
 use crate::speech::silero::SileroVad;
+use crate::speech::smart_turn::SmartTurn;
 use crate::speech::vad::VadConfig;
 use crate::speech::Voice;
 use crate::speech::{EspeakTts, PiperTts, SttHandle, TextToSpeech};
@@ -97,7 +98,19 @@ pub async fn start_voice(settings: &Settings) -> Result<Voice, InferenceError> {
             None
         }
     };
-    Ok(Voice { stt, tts, vad: VadConfig { silence_ms: settings.vad_silence_ms, ..VadConfig::default() }, silero })
+    let turn = match settings.smart_turn {
+        true => Some(load_smart_turn(&store).await?),
+        false => None,
+    };
+    let vad = VadConfig { silence_ms: settings.vad_silence_ms, ..VadConfig::default() };
+    Ok(Voice { stt, tts, vad, silero, turn })
+}
+
+/// Loads Smart Turn with the fetched ONNX Runtime.
+pub async fn load_smart_turn(store: &ModelStore) -> Result<SmartTurn, InferenceError> {
+    let model = store.resolve("smart-turn")?;
+    let runtime = store.resolve(ONNX_RUNTIME)?;
+    SmartTurn::load(&model.dir, &runtime.dir.join(ONNX_RUNTIME_LIBRARY)).await
 }
 
 /// Loads Silero VAD with the fetched ONNX Runtime.

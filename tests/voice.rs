@@ -47,11 +47,14 @@ fn events<'a>(recording: &'a [Value], kind: &'a str) -> impl Iterator<Item = &'a
 }
 
 async fn start(twilio_token: Option<&str>) -> Server {
+    start_with(twilio_token, common::voice().await).await
+}
+
+async fn start_with(twilio_token: Option<&str>, voice: tourdesk::speech::Voice) -> Server {
     let (memory, dir) = common::fresh_memory().await;
     let memory = MemoryService::new(memory);
     let agent = common::agent_in(&dir, memory.clone()).await;
     let recordings = agent.recordings.clone().unwrap();
-    let voice = common::voice().await;
     let stt = voice.stt.clone();
     let mut state = AppState::new(agent);
     state.voice = Some(voice);
@@ -282,6 +285,31 @@ async fn the_webhook_answers_twiml_and_twilio_signatures_are_enforced() {
     phone.start("CAsigned", "+15552010006").await;
     assert!(phone.reply(WAIT, QUIET, true, false).await.frames > 0);
     hang_up(&mut phone).await;
+    server.shutdown().await;
+}
+
+/// With Smart Turn deciding the end of a turn, a spoken request still ends, is heard and answered, and the recording
+/// says how long the silence was before the turn was judged over.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_smart_turn_a_finished_request_is_answered() {
+    let mut voice = common::voice().await;
+    let store = tourdesk::models::ModelStore::new(common::models_dir()).unwrap();
+    voice.turn = Some(tourdesk::engine::load_smart_turn(&store).await.unwrap());
+    let server = start_with(None, voice).await;
+    let mut phone = PhoneClient::connect(&server.url(), None).await.unwrap();
+    assert!(phone.start("CAsmartturn", "+15552010008").await);
+    phone.reply(WAIT, QUIET, true, false).await;
+    let reply = turn(&mut phone, "Hi, I'd like to tour Hudson 360, a two bedroom.").await;
+    assert!(reply.frames > 25, "the request is answered");
+    hang_up(&mut phone).await;
+    let rec = server.recording("CAsmartturn");
+    let timing = events(&rec, "voice_turn").next().expect("one voice turn");
+    let silence = timing["vad_silence_ms"].as_f64().unwrap();
+    assert!(
+        (200.0..=1220.0).contains(&silence),
+        "the turn ended between the first check and the cap (a frame past it at most): {silence} ms"
+    );
+    assert!(timing["transcript"].as_str().unwrap().to_lowercase().contains("hudson 360"), "{timing}");
     server.shutdown().await;
 }
 

@@ -1,6 +1,8 @@
-//! `tourdesk bench voice`: phone calls against the real server on loopback, with caller audio from espeak-ng
-//! streamed in real time (a frame every 20 ms, silence between utterances, as Twilio sends it). It times end of
-//! caller speech → first agent audio at the caller's end, and reads each stage from the calls' flight recordings.
+//! `tourdesk bench voice`: phone calls against the real server on loopback, with caller audio from espeak-ng (a
+//! voice other than the agent's, with line noise) streamed in real time (a frame every 20 ms, silence between
+//! utterances, as Twilio sends it). It times end of caller speech → first agent audio at the caller's end, reads
+//! each stage from the calls' flight recordings, and counts the utterances with a pause mid-sentence that were cut
+//! there (answered before the caller had finished).
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -10,15 +12,21 @@ use serde::Serialize;
 use super::percentile;
 use super::phone::PhoneClient;
 use crate::app::{AppState, LoopbackServer};
-use crate::realtime::voice::phone_audio;
+use crate::realtime::voice::{phone_audio, PHONE_RATE};
+use crate::speech::EspeakTts;
 
-/// What one caller says, in order: a booking call.
-const SCRIPT: [&str; 4] = [
-    "Hi, I'd like to tour Hudson 360, a two bedroom.",
-    "My name is Maria.",
-    "I have one cat.",
-    "What is the pet policy?",
+/// What one caller says, in order: a booking call. Each utterance is one or two parts; between two parts the caller
+/// pauses mid-sentence for the given milliseconds (the turn is not over).
+const SCRIPT: [(&str, Option<(u32, &str)>); 6] = [
+    ("Hi, I'd like to tour Hudson 360, a two bedroom.", None),
+    ("My name is Maria.", None),
+    ("I'd like to move in", Some((600, "on January fifteenth."))),
+    ("I have one cat.", None),
+    ("My budget is", Some((650, "about four thousand a month."))),
+    ("What is the pet policy?", None),
 ];
+/// Line noise under the caller's voice: white noise at -50 dBFS RMS, a quiet phone line.
+const LINE_NOISE_RMS: f32 = 0.003_16;
 
 /// Milliseconds at the median and the 95th percentile.
 #[derive(Debug, Clone, Serialize)]
@@ -42,6 +50,10 @@ pub struct VoiceBenchReport {
     pub turns: usize,
     /// Stages, in pipeline order, then the end-to-end numbers.
     pub stages: Vec<Stage>,
+    /// Utterances with a mid-sentence pause, over all calls.
+    pub paused: usize,
+    /// Of those, how many were answered at the pause.
+    pub cut_off: usize,
     /// What the server heard, per utterance (first call).
     pub transcripts: Vec<String>,
 }
@@ -57,6 +69,7 @@ impl std::fmt::Display for VoiceBenchReport {
         for s in &self.stages {
             writeln!(f, "{:<44} {:>9.0} {:>9.0}", s.name, s.p50_ms, s.p95_ms)?;
         }
+        writeln!(f, "utterances cut off at a mid-sentence pause: {} of {}", self.cut_off, self.paused)?;
         writeln!(f, "heard:")?;
         for t in &self.transcripts {
             writeln!(f, "  {t}")?;
@@ -84,10 +97,24 @@ pub async fn voice_bench(
 ) -> Result<VoiceBenchReport, VoiceBenchError> {
     let voice = state.voice.clone().ok_or(VoiceBenchError::NoVoice)?;
     let fail = |e: &dyn std::fmt::Display| VoiceBenchError::Failed(e.to_string());
+    let caller = EspeakTts::new("en-us", 165);
     let mut utterances = Vec::new();
-    for text in SCRIPT {
-        utterances.push(phone_audio(voice.tts.as_ref(), text).await.map_err(|e| fail(&e))?);
+    let mut seed = 0x5eed_u32;
+    for (first, rest) in SCRIPT {
+        let mut audio = phone_audio(&caller, first).await.map_err(|e| fail(&e))?;
+        if let Some((pause_ms, second)) = rest {
+            audio.extend(std::iter::repeat_n(0.0, (PHONE_RATE * pause_ms / 1000) as usize));
+            audio.extend(phone_audio(&caller, second).await.map_err(|e| fail(&e))?);
+        }
+        for sample in &mut audio {
+            // A fixed pseudo-random sequence, so every run hears the same line.
+            seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            let uniform = (seed >> 8) as f32 / 16_777_216.0 * 2.0 - 1.0;
+            *sample += uniform * LINE_NOISE_RMS * 3f32.sqrt();
+        }
+        utterances.push(audio);
     }
+    let paused_per_call = SCRIPT.iter().filter(|(_, rest)| rest.is_some()).count();
     let server = LoopbackServer::start(state, Duration::from_secs(10)).await.map_err(|e| fail(&e))?;
     let url = format!("ws://{}/media-stream", server.addr);
     let mut client_ms = Vec::new();
@@ -118,7 +145,9 @@ pub async fn voice_bench(
         ("VAD end → first audio sent (server)", "vad_end_to_first_audio_ms", vec![]),
     ];
     let mut transcripts = Vec::new();
+    let mut cut_off = 0;
     for call in 0..calls {
+        let mut turns_in_call = 0usize;
         let file = recordings.join(format!("CAbench{call}.jsonl"));
         let text = std::fs::read_to_string(&file).map_err(|e| fail(&format!("{}: {e}", file.display())))?;
         for line in text.lines() {
@@ -127,6 +156,7 @@ pub async fn voice_bench(
                 continue;
             }
             let data = &event["data"];
+            turns_in_call += 1;
             for (_, key, values) in stages.iter_mut() {
                 if let Some(v) = data[*key].as_f64() {
                     values.push(v);
@@ -136,6 +166,8 @@ pub async fn voice_bench(
                 transcripts.push(data["transcript"].as_str().unwrap_or_default().to_string());
             }
         }
+        // An utterance cut at its pause is answered twice: once at the pause, once at its end.
+        cut_off += turns_in_call.saturating_sub(SCRIPT.len()).min(paused_per_call);
     }
     let turns = stages[2].2.len();
     let mut out: Vec<Stage> =
@@ -150,6 +182,8 @@ pub async fn voice_bench(
         vad_silence_ms: voice.vad.silence_ms,
         turns,
         stages: out,
+        paused: paused_per_call * calls,
+        cut_off,
         transcripts,
     })
 }

@@ -140,6 +140,9 @@ async fn call(socket: WebSocket, state: AppState, voice: Voice) {
         }
     };
     let mut vad = Vad::new(voice.vad, PHONE_RATE, silero);
+    if let Some(turn) = &voice.turn {
+        vad = vad.with_turn(turn.clone());
+    }
     let mut started: Option<(Arc<Mutex<Playback>>, mpsc::Sender<Job>, tokio::task::JoinHandle<()>)> = None;
     let close = loop {
         let incoming = tokio::select! {

@@ -75,6 +75,16 @@ impl LogMel {
     /// The first `frames` frames of the spectrogram of `samples` (zeros after the end), row-major
     /// `n_mel × frames`, scaled as Whisper expects: log10, floored 8 below the maximum, then `(x + 4) / 4`.
     pub fn compute(&self, samples: &[f32], frames: usize) -> Vec<f32> {
+        self.spectrogram(samples, frames, true)
+    }
+
+    /// [`LogMel::compute`] with each bin's power `|X_k|²` as transformers' `WhisperFeatureExtractor` computes it
+    /// (no mirror folding): the features Smart Turn was trained on.
+    pub fn compute_unfolded(&self, samples: &[f32], frames: usize) -> Vec<f32> {
+        self.spectrogram(samples, frames, false)
+    }
+
+    fn spectrogram(&self, samples: &[f32], frames: usize, fold: bool) -> Vec<f32> {
         let bins = self.n_fft / 2 + 1;
         let mut mel = vec![0f32; self.n_mel * frames];
         let mut window = vec![0f32; self.n_fft];
@@ -90,7 +100,7 @@ impl LogMel {
             for (k, p) in power.iter_mut().enumerate() {
                 let (re, im) = spectrum[k];
                 *p = re * re + im * im;
-                if k > 0 && k < self.n_fft / 2 {
+                if fold && k > 0 && k < self.n_fft / 2 {
                     let (re, im) = spectrum[self.n_fft - k];
                     *p += re * re + im * im;
                 }

@@ -7,6 +7,7 @@ pub mod mulaw;
 mod phonemes;
 mod piper;
 pub mod silero;
+pub mod smart_turn;
 mod stt_worker;
 mod tts;
 pub mod vad;
@@ -31,6 +32,8 @@ pub struct Voice {
     pub vad: vad::VadConfig,
     /// Silero VAD, when loaded (else the energy detector decides what is speech).
     pub silero: Option<silero::SileroVad>,
+    /// Smart Turn, when it decides the end of a turn (else a fixed silence does).
+    pub turn: Option<smart_turn::SmartTurn>,
 }
 
 /// Turns 16 kHz mono speech into text. Synchronous and CPU-bound: run it on a blocking thread.

@@ -3,7 +3,9 @@
 //! (a neural detector: line noise, breathing and music are not speech), else the frame energy's against a noise
 //! floor that follows the line.
 
+use super::audio::resample;
 use super::silero::SileroStream;
+use super::smart_turn::{self, SmartTurn};
 
 /// Tuning; the defaults suit 8 kHz phone audio.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -22,6 +24,11 @@ pub struct VadConfig {
     pub margin_db: f32,
     /// Silero's speech probability that starts speech; it stops below this less 0.15 (Silero's own defaults).
     pub threshold: f32,
+    /// With Smart Turn: the silence after which it is asked whether the caller has finished, milliseconds. A
+    /// finished turn ends there; an unfinished one waits up to `turn_max_silence_ms`.
+    pub turn_check_ms: u32,
+    /// With Smart Turn: the longest silence an unfinished turn waits for the caller to go on, milliseconds.
+    pub turn_max_silence_ms: u32,
 }
 
 impl Default for VadConfig {
@@ -34,6 +41,8 @@ impl Default for VadConfig {
             floor_dbfs: -45.0,
             margin_db: 12.0,
             threshold: 0.5,
+            turn_check_ms: 200,
+            turn_max_silence_ms: 1_200,
         }
     }
 }
@@ -67,6 +76,10 @@ pub struct Vad {
     silero: Option<SileroStream>,
     /// Whether Silero's last window was speech (with hysteresis).
     silero_speech: bool,
+    /// Smart Turn, when end of turn is its call.
+    turn: Option<SmartTurn>,
+    /// The silence (ms) at which Smart Turn was last asked about the current pause.
+    asked_at: Option<u32>,
 }
 
 impl Vad {
@@ -84,6 +97,37 @@ impl Vad {
             utterance: Vec::new(),
             silero,
             silero_speech: false,
+            turn: None,
+            asked_at: None,
+        }
+    }
+
+    /// Lets Smart Turn decide when a pause ends the caller's turn (see [`VadConfig::turn_check_ms`]).
+    pub fn with_turn(mut self, turn: SmartTurn) -> Self {
+        self.turn = Some(turn);
+        self
+    }
+
+    /// Whether the silence so far ends the turn: the fixed silence, or with Smart Turn, its answer each time the
+    /// pause has grown by `turn_check_ms` (it hears a finished sentence better after a longer pause), and the cap.
+    async fn turn_over(&mut self) -> bool {
+        let Some(turn) = self.turn.clone() else { return self.silent_run >= self.config.silence_ms };
+        if self.silent_run >= self.config.turn_max_silence_ms {
+            return true;
+        }
+        let due = self.asked_at.unwrap_or(0) + self.config.turn_check_ms;
+        if self.silent_run < due {
+            return false;
+        }
+        self.asked_at = Some(self.silent_run);
+        let audio = resample(&self.utterance, self.rate, smart_turn::RATE);
+        match turn.complete(audio).await {
+            Ok(p) => p > 0.5,
+            Err(e) => {
+                tracing::warn!(error = %e, "Smart Turn failed; this call's pauses are timed by silence alone");
+                self.turn = None;
+                self.silent_run >= self.config.silence_ms
+            }
         }
     }
 
@@ -145,14 +189,16 @@ impl Vad {
         self.utterance.extend_from_slice(frame);
         if voiced {
             self.silent_run = 0;
+            self.asked_at = None;
             self.voiced_ms += frame_ms;
         } else {
             self.silent_run += frame_ms;
         }
         let too_long = self.utterance.len() as u64 * 1000 / self.rate as u64 >= self.config.max_utterance_ms as u64;
-        if self.silent_run >= self.config.silence_ms || too_long {
+        if too_long || (self.silent_run > 0 && self.turn_over().await) {
             self.speaking = false;
             self.voiced_run = 0;
+            self.asked_at = None;
             let trailing_silence_ms = self.silent_run;
             let samples = std::mem::take(&mut self.utterance);
             if self.voiced_ms < self.config.min_speech_ms {

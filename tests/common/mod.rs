@@ -108,6 +108,7 @@ pub async fn voice() -> Voice {
         tts: Arc::new(tts),
         vad: VadConfig::default(),
         silero: Some(tourdesk::engine::load_silero(&store).await.expect("`just models` fetches Silero VAD")),
+        turn: None,
     }
 }
 

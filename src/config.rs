@@ -166,7 +166,7 @@ impl Default for Settings {
             openai_retries: 3,
             reply_wording: ReplyWording::Template,
             wording_timeout_secs: 5.0,
-            stt_model: "whisper-tiny-en".into(),
+            stt_model: "whisper-base".into(),
             tts_voice: "piper-joe".into(),
             tts_words_per_minute: 165,
             vad_silence_ms: 400,
@@ -256,7 +256,7 @@ pub struct Overrides {
     #[arg(long, global = true, env = "TOURDESK_WORDING_TIMEOUT")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub wording_timeout_secs: Option<f64>,
-    /// Speech-to-text model for calls: whisper-tiny-en (fastest) or whisper-base [default: whisper-tiny-en]
+    /// Speech-to-text model for calls: whisper-base (accurate) or whisper-tiny-en (fastest) [default: whisper-base]
     #[arg(long, global = true, env = "TOURDESK_STT_MODEL")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stt_model: Option<String>,

@@ -50,6 +50,9 @@ pub struct VoiceBenchReport {
     pub turns: usize,
     /// Stages, in pipeline order, then the end-to-end numbers.
     pub stages: Vec<Stage>,
+    /// Word error rate of what the server heard against what the callers said, over all calls (words compared
+    /// after lower-casing, dropping punctuation and writing numbers as digits).
+    pub word_error_rate: f64,
     /// Utterances with a mid-sentence pause, over all calls.
     pub paused: usize,
     /// Of those, how many were answered at the pause.
@@ -69,6 +72,7 @@ impl std::fmt::Display for VoiceBenchReport {
         for s in &self.stages {
             writeln!(f, "{:<44} {:>9.0} {:>9.0}", s.name, s.p50_ms, s.p95_ms)?;
         }
+        writeln!(f, "word error rate of what was heard: {:.1} %", self.word_error_rate * 100.0)?;
         writeln!(f, "utterances cut off at a mid-sentence pause: {} of {}", self.cut_off, self.paused)?;
         writeln!(f, "heard:")?;
         for t in &self.transcripts {
@@ -146,8 +150,15 @@ pub async fn voice_bench(
     ];
     let mut transcripts = Vec::new();
     let mut cut_off = 0;
+    let said: Vec<String> = SCRIPT
+        .iter()
+        .flat_map(|(first, rest)| std::iter::once(*first).chain(rest.map(|(_, second)| second)))
+        .flat_map(|text| words(text))
+        .collect();
+    let (mut errors, mut reference) = (0, 0);
     for call in 0..calls {
         let mut turns_in_call = 0usize;
+        let mut heard = Vec::new();
         let file = recordings.join(format!("CAbench{call}.jsonl"));
         let text = std::fs::read_to_string(&file).map_err(|e| fail(&format!("{}: {e}", file.display())))?;
         for line in text.lines() {
@@ -162,10 +173,14 @@ pub async fn voice_bench(
                     values.push(v);
                 }
             }
+            let transcript = data["transcript"].as_str().unwrap_or_default();
+            heard.extend(words(transcript));
             if call == 0 {
-                transcripts.push(data["transcript"].as_str().unwrap_or_default().to_string());
+                transcripts.push(transcript.to_string());
             }
         }
+        errors += edit_distance(&said, &heard);
+        reference += said.len();
         // An utterance cut at its pause is answered twice: once at the pause, once at its end.
         cut_off += turns_in_call.saturating_sub(SCRIPT.len()).min(paused_per_call);
     }
@@ -182,10 +197,104 @@ pub async fn voice_bench(
         vad_silence_ms: voice.vad.silence_ms,
         turns,
         stages: out,
+        word_error_rate: errors as f64 / reference.max(1) as f64,
         paused: paused_per_call * calls,
         cut_off,
         transcripts,
     })
+}
+
+/// The words of `text` as word error rate compares them: lower case, no punctuation, number words as digits
+/// ("fifteenth" and "15th" are one word, "four thousand" and "4,000" too).
+fn words(text: &str) -> Vec<String> {
+    const UNITS: [&str; 20] = [
+        "zero",
+        "one",
+        "two",
+        "three",
+        "four",
+        "five",
+        "six",
+        "seven",
+        "eight",
+        "nine",
+        "ten",
+        "eleven",
+        "twelve",
+        "thirteen",
+        "fourteen",
+        "fifteen",
+        "sixteen",
+        "seventeen",
+        "eighteen",
+        "nineteen",
+    ];
+    const ORDINALS: [(&str, &str); 6] = [
+        ("first", "1st"),
+        ("second", "2nd"),
+        ("third", "3rd"),
+        ("fifth", "5th"),
+        ("eighth", "8th"),
+        ("twelfth", "12th"),
+    ];
+    let mut out: Vec<String> = Vec::new();
+    let cleaned: String = text
+        .to_lowercase()
+        .chars()
+        .filter(|c| *c != ',' && *c != '$')
+        .map(|c| if c.is_alphanumeric() || c == '\'' { c } else { ' ' })
+        .collect();
+    for word in cleaned.split_whitespace() {
+        let word = word.trim_matches('\'');
+        let number = UNITS.iter().position(|u| *u == word).map(|n| n.to_string()).or_else(|| {
+            ORDINALS.iter().find(|(w, _)| *w == word).map(|(_, d)| d.to_string()).or_else(|| {
+                let stem = word.strip_suffix("th")?;
+                UNITS.iter().position(|u| *u == stem).map(|n| format!("{n}th"))
+            })
+        });
+        match (word, out.last()) {
+            ("thousand", Some(n)) if n.parse::<u32>().is_ok() => {
+                let n = out.pop().unwrap_or_default();
+                out.push(format!("{n}000"));
+            }
+            _ => out.push(number.unwrap_or_else(|| word.to_string())),
+        }
+    }
+    out
+}
+
+/// Word-level edit distance (substitutions, insertions, deletions).
+fn edit_distance(said: &[String], heard: &[String]) -> usize {
+    let mut row: Vec<usize> = (0..=heard.len()).collect();
+    for (i, s) in said.iter().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, h) in heard.iter().enumerate() {
+            let substitution = diagonal + usize::from(s != h);
+            diagonal = row[j + 1];
+            row[j + 1] = substitution.min(row[j] + 1).min(row[j + 1] + 1);
+        }
+    }
+    row[heard.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn words_are_compared_without_case_punctuation_or_spelled_numbers() {
+        assert_eq!(
+            words("On January fifteenth, about four thousand a month."),
+            words("on january 15th about 4,000 a month")
+        );
+        assert_eq!(words("I'd like a two-bedroom!"), ["i'd", "like", "a", "2", "bedroom"]);
+        let said = words("what is the pet policy");
+        assert_eq!(edit_distance(&said, &words("what is the best policy")), 1);
+        assert_eq!(edit_distance(&said, &words("what is the pet policy please")), 1);
+        assert_eq!(edit_distance(&said, &words("the pet policy")), 2);
+        assert_eq!(edit_distance(&said, &[]), 5);
+    }
 }
 
 /// Percentile of milliseconds.

@@ -58,3 +58,29 @@ fn open(env: &Environment, path: &Path, threads: usize) -> ort::Result<Session> 
         .with_intra_op_spinning(false)?
         .commit_from_file(path)
 }
+
+/// One ONNX model file of the manifest and the runtime library that runs it, checked before a model thread starts.
+#[derive(Debug, Clone)]
+pub struct ModelFile {
+    path: PathBuf,
+    library: PathBuf,
+}
+
+impl ModelFile {
+    /// The file at `path` of manifest model `model`, run by `library`; a missing file is an error that names the
+    /// command fetching it.
+    pub fn new(model: &str, path: PathBuf, library: &Path) -> Result<Self, InferenceError> {
+        if !path.is_file() {
+            return Err(InferenceError::Invalid(format!(
+                "the {model} model file {} is missing: run `tourdesk models fetch {model} onnxruntime`",
+                path.display()
+            )));
+        }
+        Ok(Self { path, library: library.to_path_buf() })
+    }
+
+    /// Loads the runtime (once per process) and opens a session on `threads` threads.
+    pub fn open(&self, threads: usize) -> Result<Session, InferenceError> {
+        session(&runtime(&self.library)?, &self.path, threads)
+    }
+}

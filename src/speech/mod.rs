@@ -2,6 +2,7 @@
 //! voice-activity detection.
 
 pub mod audio;
+mod espeak;
 mod mel;
 pub mod mulaw;
 mod phonemes;

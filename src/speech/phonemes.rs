@@ -8,8 +8,8 @@
 use std::collections::HashMap;
 
 use serde::Deserialize;
-use tokio::io::AsyncWriteExt;
 
+use super::espeak;
 use crate::inference::InferenceError;
 
 /// What a Piper voice's `.onnx.json` says about turning text into its input.
@@ -156,40 +156,8 @@ impl Phonemizer {
 
     /// espeak-ng's IPA lines for `text` (language-switch marks such as `(fr)` removed).
     async fn ipa(&self, text: &str) -> Result<Vec<String>, InferenceError> {
-        let mut child = tokio::process::Command::new(&self.program)
-            .args(["-q", "--ipa", "-v", &self.voice])
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .map_err(|e| {
-                InferenceError::Invalid(format!(
-                    "cannot run {} to phonemize: {e}; install it with `just setup`",
-                    self.program
-                ))
-            })?;
-        if let Some(mut stdin) = child.stdin.take() {
-            // Through stdin, never the command line: nothing in the text can be read as an option.
-            let line: String = text.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
-            stdin
-                .write_all(line.as_bytes())
-                .await
-                .map_err(|e| InferenceError::Invalid(format!("{} stopped reading: {e}", self.program)))?;
-        }
-        let out = child
-            .wait_with_output()
-            .await
-            .map_err(|e| InferenceError::Invalid(format!("{} failed: {e}", self.program)))?;
-        if !out.status.success() {
-            return Err(InferenceError::Invalid(format!(
-                "{} failed ({}): {}",
-                self.program,
-                out.status,
-                String::from_utf8_lossy(&out.stderr).trim()
-            )));
-        }
-        let text = String::from_utf8_lossy(&out.stdout);
+        let out = espeak::run(&self.program, &["-q", "--ipa", "-v", &self.voice], None, text).await?;
+        let text = String::from_utf8_lossy(&out);
         Ok(text.lines().map(strip_language_marks).filter(|l| !l.is_empty()).collect())
     }
 }

@@ -1,7 +1,7 @@
 //! The Piper neural voice: espeak-ng phonemes, then the voice's VITS model through ONNX Runtime on a thread of its
 //! own, one sentence per run, each sentence's audio scaled to full level as Piper does.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
 use async_trait::async_trait;
@@ -56,16 +56,11 @@ impl PiperTts {
                     InferenceError::Invalid(format!("{} is not a Piper voice config: {e}", config_path.display()))
                 })
             })?;
-        let model: PathBuf = dir.join(VOICE_MODEL);
-        if !model.is_file() {
-            return Err(missing(name, &model, "not found"));
-        }
-        let library = library.to_path_buf();
+        let model = onnx::ModelFile::new(name, dir.join(VOICE_MODEL), library)?;
         let load = move || {
-            let env = onnx::runtime(&library)?;
             // Two threads: the first sentence of a reply is on the caller's critical path (`bench voice`: first-sentence
             // synthesis p50 173 -> 139 ms, p95 459 -> 324 ms against one thread).
-            Ok((onnx::session(&env, &model, 2)?, ()))
+            Ok((model.open(2)?, ()))
         };
         let (worker, ()) = Worker::spawn_serial("tts", QUEUE, load, synthesize).await?;
         let phonemizer = Phonemizer::new(config.espeak.voice.clone());

@@ -40,15 +40,8 @@ impl std::fmt::Debug for SileroVad {
 impl SileroVad {
     /// Loads `dir/silero_vad.onnx` with the ONNX Runtime `library` on thread `tourdesk-vad`.
     pub async fn load(dir: &Path, library: &Path) -> Result<Self, InferenceError> {
-        let model = dir.join(MODEL_FILE);
-        if !model.is_file() {
-            return Err(InferenceError::Invalid(format!(
-                "the Silero VAD model {} is missing: run `tourdesk models fetch silero-vad onnxruntime`",
-                model.display()
-            )));
-        }
-        let library = library.to_path_buf();
-        let load = move || Ok((onnx::session(&onnx::runtime(&library)?, &model, 1)?, ()));
+        let model = onnx::ModelFile::new("silero-vad", dir.join(MODEL_FILE), library)?;
+        let load = move || Ok((model.open(1)?, ()));
         let (worker, ()) = Worker::spawn_serial("vad", QUEUE, load, run).await?;
         Ok(Self { worker })
     }

@@ -48,16 +48,9 @@ struct Model {
 impl SmartTurn {
     /// Loads `dir/smart-turn.onnx` with the ONNX Runtime `library` on thread `tourdesk-turn`.
     pub async fn load(dir: &Path, library: &Path) -> Result<Self, InferenceError> {
-        let path = dir.join(MODEL_FILE);
-        if !path.is_file() {
-            return Err(InferenceError::Invalid(format!(
-                "the Smart Turn model {} is missing: run `tourdesk models fetch smart-turn onnxruntime`",
-                path.display()
-            )));
-        }
-        let library = library.to_path_buf();
+        let model = onnx::ModelFile::new("smart-turn", dir.join(MODEL_FILE), library)?;
         let load = move || {
-            let session = onnx::session(&onnx::runtime(&library)?, &path, 1)?;
+            let session = model.open(1)?;
             Ok((Model { session, mel: LogMel::new(RATE as usize, 400, 160, MELS) }, ()))
         };
         let (worker, ()) = Worker::spawn_serial("turn", QUEUE, load, run).await?;

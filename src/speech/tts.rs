@@ -3,10 +3,10 @@
 use std::time::Instant;
 
 use async_trait::async_trait;
-use tokio::io::AsyncWriteExt;
 use tracing::{info_span, Instrument};
 
 use super::audio::{decode_wav, Pcm};
+use super::espeak;
 use crate::inference::InferenceError;
 
 /// Speaks text.
@@ -50,37 +50,8 @@ impl TextToSpeech for EspeakTts {
         async {
             let dir = tempfile::tempdir().map_err(|e| InferenceError::Invalid(format!("no temporary folder: {e}")))?;
             let wav = dir.path().join("speech.wav");
-            // The text goes through stdin, never the command line: nothing in it can be read as an option.
-            let mut child = tokio::process::Command::new(&self.program)
-                .args(["-v", &self.voice, "-s", &self.words_per_minute.to_string(), "-w"])
-                .arg(&wav)
-                .stdin(std::process::Stdio::piped())
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::piped())
-                .kill_on_drop(true)
-                .spawn()
-                .map_err(|e| {
-                    InferenceError::Invalid(format!("cannot run {}: {e}; install it with `just setup`", self.program))
-                })?;
-            if let Some(mut stdin) = child.stdin.take() {
-                let line: String = text.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
-                stdin
-                    .write_all(line.as_bytes())
-                    .await
-                    .map_err(|e| InferenceError::Invalid(format!("{} stopped reading: {e}", self.program)))?;
-            }
-            let out = child
-                .wait_with_output()
-                .await
-                .map_err(|e| InferenceError::Invalid(format!("{} failed: {e}", self.program)))?;
-            if !out.status.success() {
-                return Err(InferenceError::Invalid(format!(
-                    "{} failed ({}): {}",
-                    self.program,
-                    out.status,
-                    String::from_utf8_lossy(&out.stderr).trim()
-                )));
-            }
+            let (voice, speed) = (self.voice.as_str(), self.words_per_minute.to_string());
+            espeak::run(&self.program, &["-v", voice, "-s", &speed], Some(&wav), text).await?;
             let bytes = tokio::fs::read(&wav)
                 .await
                 .map_err(|e| InferenceError::Invalid(format!("{} wrote no audio: {e}", self.program)))?;

@@ -228,12 +228,13 @@ mod tests {
         });
         busy.await.unwrap();
         let mut later = Vec::new();
-        for name in ["b1", "b2", "b3"] {
+        for (queued, name) in ["b1", "b2", "b3"].into_iter().enumerate() {
             let w = worker.clone();
             later.push(tokio::spawn(async move { w.call(name, Lane::Background).await }));
-        }
-        while worker.queue.0.lanes().background.len() < 3 {
-            tokio::time::sleep(Duration::from_millis(5)).await;
+            // One at a time, so the queue's order is known.
+            while worker.queue.0.lanes().background.len() <= queued {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
         }
         let urgent = tokio::spawn({
             let w = worker.clone();

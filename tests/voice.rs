@@ -20,7 +20,6 @@ use tourdesk::speech::{EspeakTts, SttHandle};
 struct Server {
     addr: SocketAddr,
     memory: MemoryService,
-    stt: SttHandle,
     recordings: std::path::PathBuf,
     running: LoopbackServer,
     _dir: tempfile::TempDir,
@@ -55,12 +54,11 @@ async fn start_with(twilio_token: Option<&str>, voice: tourdesk::speech::Voice) 
     let memory = MemoryService::new(memory);
     let agent = common::agent_in(&dir, memory.clone()).await;
     let recordings = agent.recordings.clone().unwrap();
-    let stt = voice.stt.clone();
     let mut state = AppState::new(agent);
     state.voice = Some(voice);
     state.twilio_auth_token = twilio_token.map(|t| ApiKey(t.into()));
     let running = LoopbackServer::start(state, Duration::from_secs(10)).await.unwrap();
-    Server { addr: running.addr, memory, stt, recordings, running, _dir: dir }
+    Server { addr: running.addr, memory, recordings, running, _dir: dir }
 }
 
 /// The caller's voice: espeak-ng at 150 words a minute, a different speed from the agent's.
@@ -285,6 +283,35 @@ async fn the_webhook_answers_twiml_and_twilio_signatures_are_enforced() {
     phone.start("CAsigned", "+15552010006").await;
     assert!(phone.reply(WAIT, QUIET, true, false).await.frames > 0);
     hang_up(&mut phone).await;
+    server.shutdown().await;
+}
+
+/// A caller who says goodbye hears the agent's goodbye, then the server ends the call by closing the media stream
+/// (nothing follows `<Connect><Stream>` in the TwiML, so Twilio hangs up).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_call_ends_after_the_caller_says_goodbye() {
+    let server = start(None).await;
+    let mut phone = PhoneClient::connect(&server.url(), None).await.unwrap();
+    assert!(phone.start("CAgoodbye", "+15552010009").await);
+    phone.reply(WAIT, QUIET, true, false).await;
+    phone.send_audio(&said("That's all, goodbye.").await, false).await;
+    phone.send_silence(1000, false).await;
+    let mut heard_frames = 0;
+    let closed = loop {
+        match phone.next_event(WAIT).await {
+            Some((_, ServerEvent::Media(_))) => heard_frames += 1,
+            Some((_, ServerEvent::Mark(name))) => assert!(phone.echo_mark(&name).await),
+            Some((_, ServerEvent::Closed(code, reason))) => break (code, reason),
+            Some(_) => {}
+            None => panic!("the server never ended the call"),
+        }
+    };
+    assert!(heard_frames > 25, "the goodbye is spoken first");
+    assert_eq!(closed, (1000, "call ended: goodbye".to_string()));
+    let rec = server.recording("CAgoodbye");
+    let reply = events(&rec, "reply").last().unwrap()["text"].as_str().unwrap().to_string();
+    assert!(reply.ends_with("Goodbye!"), "{reply}");
+    assert!(events(&rec, "hang_up").next().is_some());
     server.shutdown().await;
 }
 

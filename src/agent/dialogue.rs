@@ -97,6 +97,7 @@ pub struct Step {
     was_confirming_cancel: bool,
     cancel_asked: bool,
     was_awaiting: bool,
+    goodbye: bool,
 }
 
 /// The call's conversation: the planner state and what the last reply asked or offered.
@@ -129,6 +130,8 @@ pub struct Dialogue {
     past: Option<Booking>,
     /// The last reply asked how that tour went.
     asked_past: bool,
+    /// The last reply was the goodbye: the call is over.
+    over: bool,
 }
 
 fn is_phone_number(user_id: &str) -> bool {
@@ -364,7 +367,13 @@ impl Dialogue {
             was_confirming_cancel,
             cancel_asked,
             was_awaiting,
+            goodbye: parsed.goodbye,
         }
+    }
+
+    /// Whether the call is over: the last reply said goodbye (the caller did, or had nothing more after a booking).
+    pub fn is_over(&self) -> bool {
+        self.over
     }
 
     /// A booking was made or refused; `emailed` says what happened to its confirmation email.
@@ -438,11 +447,13 @@ impl Dialogue {
             && changed.is_empty()
             && !step.was_confirming_cancel
             && !step.was_asked_keep;
-        let prompt = if step.cancel_asked || self.asked_keep || step.asks_past {
-            String::new()
-        } else if finished {
-            // "No, that's all" after a booking: the call is over.
+        let asking = step.cancel_asked || self.asked_keep || step.asks_past;
+        // The caller said goodbye, or "no, that's all" after a booking: the call is over.
+        self.over = step.goodbye || (finished && !asking);
+        let prompt = if self.over {
             Phrases::new(cal.catalog).goodbye()
+        } else if asking {
+            String::new()
         } else if self.awaiting_change && changed.is_empty() {
             if reopened_now {
                 String::new()
@@ -774,6 +785,20 @@ mod tests {
         let step = d.step(&parsed, text, None, &cal);
         let commit = step.commit.clone();
         (d.finish(step, &cal).0, commit)
+    }
+
+    #[test]
+    fn a_goodbye_ends_the_call_at_any_point_and_only_a_goodbye_does() {
+        let mut d = Dialogue::new(DANA);
+        d.begin(None, &[], now());
+        let (reply, _) = turn(&mut d, "a two bedroom at Hudson 360", &[]);
+        assert!(!d.is_over(), "{reply}");
+        let (reply, commit) = turn(&mut d, "Actually I have to go, bye.", &[]);
+        assert!(d.is_over() && reply.ends_with("Goodbye!") && commit.is_none(), "{reply}");
+        let mut d = Dialogue::new(DANA);
+        d.begin(None, &[], now());
+        turn(&mut d, "Is the studio at Riverview furnished?", &[]);
+        assert!(!d.is_over());
     }
 
     #[test]

@@ -81,6 +81,8 @@ pub struct Parsed {
     pub keep_tour: bool,
     /// A confirmation code given ("my code is A 1 B 2 C 3"), upper-case.
     pub code: Option<String>,
+    /// The caller is ending the call ("bye", "goodbye").
+    pub goodbye: bool,
 }
 
 fn re(pattern: &str) -> Regex {
@@ -362,6 +364,7 @@ pub fn parse(text: &str, expected: Option<Slot>, today: NaiveDate, catalog: &Cat
     p.cancel_tour = asks_to_cancel(&t);
     p.move_tour = !p.cancel_tour && asks_to_move(&t);
     p.keep_tour = !p.cancel_tour && !p.move_tour && asks_to_keep(&t);
+    p.goodbye = ["bye", "goodbye", "good bye", "bye bye"].iter().any(|w| contains_phrase(&t, w));
     if p.cancel_tour || p.move_tour {
         // "Cancel my tour" and "can I move my tour?" are not questions about it.
         p.own_tour = false;
@@ -909,6 +912,16 @@ mod tests {
 
     fn ask(text: &str, slot: Slot) -> Parsed {
         parse(text, Some(slot), today(), &Catalog::builtin().unwrap())
+    }
+
+    #[test]
+    fn a_goodbye_is_heard_but_not_inside_other_words() {
+        for said in ["Bye!", "Okay, goodbye.", "thanks, bye bye", "Good bye then"] {
+            assert!(p(said).goodbye, "{said}");
+        }
+        for said in ["I'd like to stop by on Friday", "a Byers Street apartment", "Abbey Road"] {
+            assert!(!p(said).goodbye, "{said}");
+        }
     }
 
     #[test]

@@ -203,6 +203,11 @@ impl AgentPlanner {
         &self.dialogue.state
     }
 
+    /// Whether the last reply ended the call (the goodbye).
+    pub fn call_over(&self) -> bool {
+        self.dialogue.is_over()
+    }
+
     /// The flight-recorder file of this session, if recording.
     pub fn recording(&self) -> Option<PathBuf> {
         self.recorder.as_ref().map(|r| r.path().to_path_buf())

@@ -359,10 +359,29 @@ async fn call_task(
                         "cut_off": spoken.cut_off,
                     }),
                 );
+                if planner.call_over() && !spoken.cut_off {
+                    hang_up(&playback).await;
+                    planner.record_event("hang_up", None, json!({"reason": "goodbye"}));
+                    break;
+                }
             }
         }
     }
     planner.finish().await;
+}
+
+/// Longest wait for the goodbye to be played (its marks echoed) before the call is closed anyway.
+const GOODBYE_PLAYED_WITHIN: Duration = Duration::from_secs(10);
+
+/// Ends the call once the goodbye has been heard: closing the media stream ends a `<Connect><Stream>` call, as
+/// nothing follows it in the TwiML.
+async fn hang_up(playback: &Arc<Mutex<Playback>>) {
+    let until = Instant::now() + GOODBYE_PLAYED_WITHIN;
+    while Instant::now() < until && playback.lock().unwrap_or_else(|e| e.into_inner()).talking() {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let p = playback.lock().unwrap_or_else(|e| e.into_inner());
+    let _ = p.out.send(Out::Close(1000, "call ended: goodbye".into()));
 }
 
 /// Whisper's output for breath, clicks and line noise.

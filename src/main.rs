@@ -174,14 +174,14 @@ async fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
-        Command::Bench(BenchCommand::Voice { calls, json }) => {
+        Command::Bench(BenchCommand::Voice { calls, concurrent, json }) => {
             let (_dir, scratch) = scratch_settings(settings)?;
             let parts = engine::ServeParts { memory: true, voice: true, infer: false };
             let state = engine::app_state(&scratch, parts).await?;
             if !json {
-                eprintln!("{calls} call(s) of 4 utterances in real time…");
+                eprintln!("{calls} round(s) of {concurrent} call(s) at once, 6 utterances each, in real time…");
             }
-            let report = voice_bench(state, &scratch.recordings, calls as usize).await?;
+            let report = voice_bench(state, &scratch.recordings, calls as usize, concurrent as usize).await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else {

@@ -44,6 +44,8 @@ pub struct Stage {
 pub struct VoiceBenchReport {
     /// Speech-to-text model.
     pub stt_model: String,
+    /// Calls at the same time.
+    pub concurrent: usize,
     /// Silence that ends an utterance, milliseconds.
     pub vad_silence_ms: u32,
     /// Utterances answered.
@@ -65,8 +67,8 @@ impl std::fmt::Display for VoiceBenchReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         writeln!(
             f,
-            "voice turns: {} (stt {}, utterance ends after {} ms of silence)",
-            self.turns, self.stt_model, self.vad_silence_ms
+            "voice turns: {} ({} call(s) at a time, stt {}, utterance ends after {} ms of silence)",
+            self.turns, self.concurrent, self.stt_model, self.vad_silence_ms
         )?;
         writeln!(f, "{:<44} {:>9} {:>9}", "stage", "p50 ms", "p95 ms")?;
         for s in &self.stages {
@@ -93,12 +95,15 @@ pub enum VoiceBenchError {
     Failed(String),
 }
 
-/// Runs `calls` calls of the script against a server built from `state`, whose recordings go to `recordings`.
+/// Runs `calls` rounds of `concurrent` simultaneous calls of the script against a server built from `state`, whose
+/// recordings go to `recordings`.
 pub async fn voice_bench(
     state: AppState,
     recordings: &Path,
     calls: usize,
+    concurrent: usize,
 ) -> Result<VoiceBenchReport, VoiceBenchError> {
+    let concurrent = concurrent.max(1);
     let voice = state.voice.clone().ok_or(VoiceBenchError::NoVoice)?;
     let fail = |e: &dyn std::fmt::Display| VoiceBenchError::Failed(e.to_string());
     let caller = EspeakTts::new("en-us", 165);
@@ -121,20 +126,21 @@ pub async fn voice_bench(
     let paused_per_call = SCRIPT.iter().filter(|(_, rest)| rest.is_some()).count();
     let server = LoopbackServer::start(state, Duration::from_secs(10)).await.map_err(|e| fail(&e))?;
     let url = format!("ws://{}/media-stream", server.addr);
+    let utterances = std::sync::Arc::new(utterances);
     let mut client_ms = Vec::new();
-    for call in 0..calls {
-        let mut phone = PhoneClient::connect(&url, None).await.map_err(|e| fail(&e))?;
-        phone.start(&format!("CAbench{call}"), &format!("+1555019{call:04}")).await;
-        phone.reply(Duration::from_secs(30), Duration::from_millis(800), true, true).await;
-        for audio in &utterances {
-            let spoke_until = phone.send_audio(audio, true).await.unwrap_or_else(Instant::now);
-            let reply = phone.reply(Duration::from_secs(30), Duration::from_millis(800), true, true).await;
-            if let Some(first) = reply.first_frame_at {
-                client_ms.push(first.duration_since(spoke_until).as_secs_f64() * 1000.0);
-            }
+    let mut call_ids = Vec::new();
+    for round in 0..calls {
+        let callers: Vec<_> = (0..concurrent)
+            .map(|k| {
+                let n = round * concurrent + k;
+                let (url, utterances) = (url.clone(), utterances.clone());
+                call_ids.push(format!("CAbench{n}"));
+                tokio::spawn(async move { one_call(&url, n, &utterances).await })
+            })
+            .collect();
+        for caller in callers {
+            client_ms.extend(caller.await.map_err(|e| fail(&e))?.map_err(|e| fail(&e))?);
         }
-        phone.stop().await;
-        while phone.next_event(Duration::from_secs(10)).await.is_some() {}
     }
     server.stop().await.map_err(|e| fail(&e))?;
 
@@ -198,7 +204,8 @@ pub async fn voice_bench(
         turns,
         stages: out,
         word_error_rate: errors as f64 / reference.max(1) as f64,
-        paused: paused_per_call * calls,
+        concurrent,
+        paused: paused_per_call * call_ids.len(),
         cut_off,
         transcripts,
     })
@@ -295,6 +302,27 @@ mod tests {
         assert_eq!(edit_distance(&said, &words("the pet policy")), 2);
         assert_eq!(edit_distance(&said, &[]), 5);
     }
+}
+
+/// One caller: the greeting, then each utterance in real time and its reply; returns end of speech → first
+/// agent audio per utterance, in milliseconds.
+async fn one_call(url: &str, n: usize, utterances: &[Vec<f32>]) -> Result<Vec<f64>, String> {
+    let mut phone = PhoneClient::connect(url, None).await.map_err(|e| e.to_string())?;
+    phone.start(&format!("CAbench{n}"), &format!("+1555019{n:04}")).await;
+    phone.reply(Duration::from_secs(30), Duration::from_millis(800), true, true).await;
+    let mut ms = Vec::new();
+    for audio in utterances {
+        let spoke_until = phone.send_audio(audio, true).await.unwrap_or_else(Instant::now);
+        let reply = phone.reply(Duration::from_secs(30), Duration::from_millis(800), true, true).await;
+        // A reply that began before the caller had finished answers a part of the utterance (a cut-off, counted
+        // apart), not its end.
+        if let Some(first) = reply.first_frame_at.filter(|&first| first >= spoke_until) {
+            ms.push(first.duration_since(spoke_until).as_secs_f64() * 1000.0);
+        }
+    }
+    phone.stop().await;
+    while phone.next_event(Duration::from_secs(10)).await.is_some() {}
+    Ok(ms)
 }
 
 /// Percentile of milliseconds.

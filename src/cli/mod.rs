@@ -153,9 +153,12 @@ pub enum BenchCommand {
     /// Phone calls against the real server on loopback, caller audio from espeak-ng streamed in real time: the
     /// latency of each voice stage and of end of caller speech → first agent audio.
     Voice {
-        /// Calls of the four-utterance script
+        /// Rounds of calls of the six-utterance script
         #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=50))]
         calls: u32,
+        /// Calls at the same time in each round (how many calls the machine holds)
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100))]
+        concurrent: u32,
         /// Print the report as JSON
         #[arg(long)]
         json: bool,

@@ -175,6 +175,43 @@ async fn barge_in_clears_the_agents_audio_and_only_what_was_heard_is_remembered(
     server.shutdown().await;
 }
 
+/// A cough while the agent speaks is not an interruption: no `clear`, every sentence plays, nothing recorded as a
+/// barge-in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cough_during_the_agents_speech_does_not_lose_the_sentence() {
+    let server = start(None).await;
+    let mut phone = PhoneClient::connect(&server.url(), None).await.unwrap();
+    phone.start("CAcough", "+15552010010").await;
+    phone.reply(WAIT, QUIET, true, false).await;
+    turn(&mut phone, "Hi, I'd like to tour Hudson 360, a two bedroom.").await;
+    phone.send_audio(&said("What is the pet policy?").await, false).await;
+    phone.send_silence(1000, false).await;
+    // The answer arrives; while its first sentence plays, the caller coughs: 150 ms of loud noise.
+    let reply = phone.reply(WAIT, QUIET, false, false).await;
+    assert!(reply.marks.len() >= 2, "a reply of several sentences: {:?}", reply.marks);
+    phone.echo_mark(&reply.marks[0]).await;
+    let mut seed = 7u32;
+    let cough: Vec<f32> = (0..1_200)
+        .map(|_| {
+            seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            ((seed >> 8) as f32 / 16_777_216.0 * 2.0 - 1.0) * 0.5
+        })
+        .collect();
+    phone.send_audio(&cough, false).await;
+    phone.send_silence(1500, false).await;
+    while let Some((_, e)) = phone.next_event(Duration::from_secs(2)).await {
+        assert_ne!(e, ServerEvent::Clear, "a cough is not a barge-in");
+    }
+    for mark in &reply.marks[1..] {
+        phone.echo_mark(mark).await;
+    }
+    hang_up(&mut phone).await;
+    let rec = server.recording("CAcough");
+    assert!(events(&rec, "barge_in").next().is_none(), "no barge-in recorded");
+    assert_eq!(events(&rec, "voice_turn").count(), 2, "the cough was not taken for an utterance");
+    server.shutdown().await;
+}
+
 /// Waits for the server to close the socket; returns the close code and reason.
 async fn closed(phone: &mut PhoneClient) -> (u16, String) {
     while let Some((_, e)) = phone.next_event(Duration::from_secs(20)).await {

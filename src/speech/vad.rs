@@ -12,7 +12,8 @@ use super::smart_turn::{self, SmartTurn};
 pub struct VadConfig {
     /// Silence that ends an utterance, milliseconds. Shorter answers sooner but may cut a pause mid-sentence.
     pub silence_ms: u32,
-    /// Voiced frames in a row that start an utterance.
+    /// Voiced frames in a row that start an utterance, and so a barge-in: a cough, a click or an "mm" shorter than
+    /// this never interrupts the agent.
     pub start_frames: u32,
     /// Speech shorter than this is a click or a cough, not an utterance, milliseconds.
     pub min_speech_ms: u32,
@@ -35,7 +36,8 @@ impl Default for VadConfig {
     fn default() -> Self {
         Self {
             silence_ms: 400,
-            start_frames: 3,
+            // 200 ms of 20 ms frames.
+            start_frames: 10,
             min_speech_ms: 200,
             max_utterance_ms: 15_000,
             floor_dbfs: -45.0,
@@ -58,7 +60,7 @@ pub enum VadEvent {
 }
 
 /// Frames kept from before the start, so the first syllable is not clipped.
-const LEAD_IN_FRAMES: usize = 10;
+const LEAD_IN_FRAMES: usize = 20;
 
 /// The detector for one call.
 pub struct Vad {
@@ -254,7 +256,11 @@ mod tests {
         let mut click = tone(80, 0.5);
         click.extend(vec![0.0; 8 * 600]);
         let events = feed(&mut vad, &click).await;
-        assert_eq!(events, vec![VadEvent::SpeechStarted], "a click starts but never ends as an utterance");
+        assert!(events.is_empty(), "a click is not an utterance, and does not interrupt the agent: {events:?}");
+        // A cough-length burst (150 ms) neither.
+        let mut cough = tone(150, 0.5);
+        cough.extend(vec![0.0; 8 * 600]);
+        assert!(feed(&mut vad, &cough).await.is_empty());
         // Quiet hum (-50 dBFS) is below the absolute floor: never speech.
         let mut vad = Vad::new(VadConfig::default(), 8000, None);
         assert!(feed(&mut vad, &tone(3000, 0.0045)).await.is_empty());

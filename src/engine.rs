@@ -1,6 +1,7 @@
 //! The composition root: builds the running parts from settings (for `serve`, the CLI, the benches and the tests
 //! alike): verified model weights, the embedder thread, the memory store and the agent's tools.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::agent::{AgentConfig, AgentError, BookingStore, Catalog, MemoryService, Tools, Wording};
@@ -88,8 +89,8 @@ pub fn mailer(settings: &Settings) -> Result<Mailer, AgentError> {
 /// Speech for phone calls: the Whisper model the settings name on its own thread, the agent's voice, and the
 /// voice-activity settings.
 pub async fn start_voice(settings: &Settings) -> Result<Voice, InferenceError> {
-    let tts = agent_voice(settings).await?;
     let store = ModelStore::new(&settings.models)?;
+    let tts = agent_voice(settings, &store).await?;
     let stt = SttHandle::spawn(store.resolve(&settings.stt_model)?, STT_HINT.to_string()).await?;
     let silero = match load_silero(&store).await {
         Ok(vad) => Some(vad),
@@ -108,26 +109,23 @@ pub async fn start_voice(settings: &Settings) -> Result<Voice, InferenceError> {
 
 /// Loads Smart Turn with the fetched ONNX Runtime.
 pub async fn load_smart_turn(store: &ModelStore) -> Result<SmartTurn, InferenceError> {
-    let model = store.resolve("smart-turn")?;
-    let runtime = store.resolve(ONNX_RUNTIME)?;
-    SmartTurn::load(&model.dir, &runtime.dir.join(ONNX_RUNTIME_LIBRARY)).await
+    let (dir, library) = onnx_model(store, "smart-turn")?;
+    SmartTurn::load(&dir, &library).await
 }
 
 /// Loads Silero VAD with the fetched ONNX Runtime.
 pub async fn load_silero(store: &ModelStore) -> Result<SileroVad, InferenceError> {
-    let model = store.resolve("silero-vad")?;
-    let runtime = store.resolve(ONNX_RUNTIME)?;
-    SileroVad::load(&model.dir, &runtime.dir.join(ONNX_RUNTIME_LIBRARY)).await
+    let (dir, library) = onnx_model(store, "silero-vad")?;
+    SileroVad::load(&dir, &library).await
 }
 
 /// The voice `tts_voice` names: a Piper voice of the manifest (`piper-joe`), else an espeak-ng voice (`en-us`).
 /// A Piper voice that cannot load (not fetched, no ONNX Runtime) falls back to espeak-ng's `en-us`, with a warning
 /// that says how to get it.
-pub async fn agent_voice(settings: &Settings) -> Result<Arc<dyn TextToSpeech>, InferenceError> {
-    let store = ModelStore::new(&settings.models)?;
+pub async fn agent_voice(settings: &Settings, store: &ModelStore) -> Result<Arc<dyn TextToSpeech>, InferenceError> {
     let piper = store.manifest().model(&settings.tts_voice).ok().filter(|spec| spec.role == "tts").cloned();
     let espeak_voice = match piper {
-        Some(spec) => match load_piper(&store, &spec.name).await {
+        Some(spec) => match load_piper(store, &spec.name).await {
             Ok(voice) => return Ok(Arc::new(voice)),
             Err(e) => {
                 tracing::warn!(voice = %spec.name, error = %e, "the Piper voice is unavailable; speaking with espeak-ng");
@@ -143,14 +141,20 @@ pub async fn agent_voice(settings: &Settings) -> Result<Arc<dyn TextToSpeech>, I
 
 /// Loads the Piper voice `name` with the fetched ONNX Runtime.
 pub async fn load_piper(store: &ModelStore, name: &str) -> Result<PiperTts, InferenceError> {
-    let voice = store.resolve(name)?;
-    let runtime = store.resolve(ONNX_RUNTIME)?;
-    PiperTts::load(name, &voice.dir, &runtime.dir.join(ONNX_RUNTIME_LIBRARY)).await
+    let (dir, library) = onnx_model(store, name)?;
+    PiperTts::load(name, &dir, &library).await
 }
 
 /// The manifest entry of the ONNX Runtime library, and its file.
 const ONNX_RUNTIME: &str = "onnxruntime";
 const ONNX_RUNTIME_LIBRARY: &str = "libonnxruntime.so";
+
+/// The folder of the ONNX model `name` and the ONNX Runtime library that runs it, both fetched and verified.
+fn onnx_model(store: &ModelStore, name: &str) -> Result<(PathBuf, PathBuf), InferenceError> {
+    let model = store.resolve(name)?;
+    let runtime = store.resolve(ONNX_RUNTIME)?;
+    Ok((model.dir, runtime.dir.join(ONNX_RUNTIME_LIBRARY)))
+}
 
 /// What `tourdesk serve` runs beside the agent.
 #[derive(Debug, Clone, Copy)]

@@ -131,21 +131,31 @@ async fn a_spoken_request_reaches_the_state_comes_back_as_audio_and_the_caller_i
     server.shutdown().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn barge_in_clears_the_agents_audio_and_only_what_was_heard_is_remembered() {
-    let server = start(None).await;
+/// A call in the middle of an answer of several sentences: the greeting and a first answer heard in full, then the
+/// pet policy asked for; its reply has arrived and only its first sentence has played (its mark echoed).
+async fn mid_answer(
+    server: &Server,
+    call_sid: &str,
+    caller: &str,
+) -> (PhoneClient, tourdesk::bench::phone::HeardReply) {
     let mut phone = PhoneClient::connect(&server.url(), None).await.unwrap();
-    phone.start("CAbargein", "+15552010002").await;
-    // The greeting and the first answer play; the caller listens to all of it.
+    phone.start(call_sid, caller).await;
     phone.reply(WAIT, QUIET, true, false).await;
     turn(&mut phone, "Hi, I'd like to tour Hudson 360, a two bedroom.").await;
     phone.send_audio(&said("What is the pet policy?").await, false).await;
     phone.send_silence(1000, false).await;
-    // The answer (the policy, then the next question) arrives, but only its first sentence has played when the
-    // caller talks over it.
     let reply = phone.reply(WAIT, QUIET, false, false).await;
     assert!(reply.marks.len() >= 2, "a reply of several sentences: {:?}", reply.marks);
     phone.echo_mark(&reply.marks[0]).await;
+    (phone, reply)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn barge_in_clears_the_agents_audio_and_only_what_was_heard_is_remembered() {
+    let server = start(None).await;
+    // The answer (the policy, then the next question) arrives, but only its first sentence has played when the
+    // caller talks over it.
+    let (mut phone, _) = mid_answer(&server, "CAbargein", "+15552010002").await;
     phone.send_audio(&said("Sorry, one more thing.").await, false).await;
     let mut cleared = false;
     while let Some((_, e)) = phone.next_event(Duration::from_secs(20)).await {
@@ -180,16 +190,8 @@ async fn barge_in_clears_the_agents_audio_and_only_what_was_heard_is_remembered(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cough_during_the_agents_speech_does_not_lose_the_sentence() {
     let server = start(None).await;
-    let mut phone = PhoneClient::connect(&server.url(), None).await.unwrap();
-    phone.start("CAcough", "+15552010010").await;
-    phone.reply(WAIT, QUIET, true, false).await;
-    turn(&mut phone, "Hi, I'd like to tour Hudson 360, a two bedroom.").await;
-    phone.send_audio(&said("What is the pet policy?").await, false).await;
-    phone.send_silence(1000, false).await;
     // The answer arrives; while its first sentence plays, the caller coughs: 150 ms of loud noise.
-    let reply = phone.reply(WAIT, QUIET, false, false).await;
-    assert!(reply.marks.len() >= 2, "a reply of several sentences: {:?}", reply.marks);
-    phone.echo_mark(&reply.marks[0]).await;
+    let (mut phone, reply) = mid_answer(&server, "CAcough", "+15552010010").await;
     let mut seed = 7u32;
     let cough: Vec<f32> = (0..1_200)
         .map(|_| {

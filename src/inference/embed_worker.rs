@@ -67,22 +67,32 @@ impl EmbedderHandle {
 
     /// Embeds `texts` on the model thread, before any background work queued there: for what a reply waits on.
     pub async fn embed(&self, texts: Vec<String>) -> Result<Vec<Vec<f32>>, InferenceError> {
-        let n = texts.len();
-        self.worker.call(texts, Lane::Now).instrument(info_span!("embed", n, model = %self.model_id)).await
+        self.call(texts, Lane::Now).await
     }
 
     /// Embeds `texts` when nothing more urgent is queued, in one forward pass with other background requests: for
     /// writes nobody is waiting on to answer a caller.
     pub async fn embed_background(&self, texts: Vec<String>) -> Result<Vec<Vec<f32>>, InferenceError> {
-        let n = texts.len();
-        let span = info_span!("embed", n, model = %self.model_id, lane = "background");
-        self.worker.call(texts, Lane::Background).instrument(span).await
+        self.call(texts, Lane::Background).await
     }
 
-    /// Embeds one text.
+    /// Embeds one text, for a reply ([`EmbedderHandle::embed`]).
     pub async fn embed_one(&self, text: &str) -> Result<Vec<f32>, InferenceError> {
-        let mut out = self.embed(vec![text.to_string()]).await?;
-        out.pop().ok_or(InferenceError::WorkerGone("embedding"))
+        self.call_one(text, Lane::Now).await
+    }
+
+    /// Embeds one text in the background ([`EmbedderHandle::embed_background`]).
+    pub async fn embed_one_background(&self, text: &str) -> Result<Vec<f32>, InferenceError> {
+        self.call_one(text, Lane::Background).await
+    }
+
+    async fn call(&self, texts: Vec<String>, lane: Lane) -> Result<Vec<Vec<f32>>, InferenceError> {
+        let span = info_span!("embed", n = texts.len(), model = %self.model_id, lane = ?lane);
+        self.worker.call(texts, lane).instrument(span).await
+    }
+
+    async fn call_one(&self, text: &str, lane: Lane) -> Result<Vec<f32>, InferenceError> {
+        self.call(vec![text.to_string()], lane).await?.pop().ok_or(InferenceError::WorkerGone("embedding"))
     }
 
     /// Length of every vector.

@@ -71,6 +71,7 @@ impl<T: Send + 'static, R: Send + 'static> Group<T, R> {
         done.map_err(|_| MemoryError::Write("the write was dropped before it was done".into()))?
             .map_err(|e| MemoryError::Write(e.to_string()))
     }
+
     fn lock_queue(&self) -> std::sync::MutexGuard<'_, Vec<Queued<T, R>>> {
         // Only whole pushes and takes happen under this lock: a panic elsewhere cannot leave it half-changed.
         self.queued.lock().unwrap_or_else(PoisonError::into_inner)

@@ -553,13 +553,7 @@ impl Memory {
         let text = change.text.unwrap_or_else(|| old.memory.clone());
         let vector = match text == old.memory {
             true => self.inner.store.vector(id).await?,
-            false => self
-                .inner
-                .embedder
-                .embed_background(vec![text.clone()])
-                .await?
-                .pop()
-                .ok_or(InferenceError::WorkerGone("embedding"))?,
+            false => self.inner.embedder.embed_one_background(&text).await?,
         };
         let item = MemoryItem {
             memory: text.clone(),

@@ -18,7 +18,8 @@ pub const MODEL_FILE: &str = "smart-turn.onnx";
 /// Sample rate of the model's input.
 pub const RATE: u32 = 16_000;
 /// Audio the model sees: the last eight seconds.
-const WINDOW: usize = 8 * RATE as usize;
+pub const WINDOW_SECS: u32 = 8;
+const WINDOW: usize = (WINDOW_SECS * RATE) as usize;
 /// Mel bins and frames of the features.
 const MELS: usize = 80;
 const FRAMES: usize = 800;

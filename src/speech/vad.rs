@@ -122,7 +122,9 @@ impl Vad {
             return false;
         }
         self.asked_at = Some(self.silent_run);
-        let audio = resample(&self.utterance, self.rate, smart_turn::RATE);
+        // Only the last seconds the model sees are worth resampling.
+        let keep = (smart_turn::WINDOW_SECS * self.rate) as usize;
+        let audio = resample(&self.utterance[self.utterance.len().saturating_sub(keep)..], self.rate, smart_turn::RATE);
         match turn.complete(audio).await {
             Ok(p) => p > 0.5,
             Err(e) => {

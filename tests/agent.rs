@@ -8,7 +8,9 @@ use std::time::Duration;
 use chrono::{NaiveDate, NaiveDateTime};
 use common::fake_openai::{FakeOpenAi, Reply};
 use tourdesk::agent::Wording;
-use tourdesk::agent::{AgentConfig, AgentPlanner, BookingStore, Catalog, MemoryService, Slot, Stage, Tools, TourType};
+use tourdesk::agent::{
+    AgentConfig, AgentPlanner, BookOutcome, BookingStore, Catalog, MemoryService, Slot, Stage, Tools, TourType,
+};
 use tourdesk::inference::{ChatModel, LocalChatModel, LocalChatOptions, OpenAiChat, OpenAiClient, OpenAiConfig};
 
 const DANA: &str = "+15551230001";
@@ -579,4 +581,37 @@ async fn the_callers_memory_holds_what_they_said_and_the_log_holds_the_conversat
     let report = office.memory.memory().forget(&scope).await.unwrap();
     assert_eq!(report.messages, 16);
     assert!(office.memory.memory().messages().list(&session, None).await.unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_processes_racing_for_one_slot_book_it_once() {
+    // Two connections to one folder stand for two servers: each has its own in-process lock, so only the table's
+    // key decides. Every round both book the same slot at once. The table was made by an older tourdesk (no key,
+    // no sequence column): opening it brings it up to date.
+    let dir = tempfile::tempdir().unwrap();
+    let uri = dir.path().to_str().unwrap();
+    let columns = ["slot", "confirmation", "property", "tour_type", "start", "user_id", "name", "email", "phone"];
+    let legacy = arrow_schema::Schema::new(
+        columns.iter().map(|c| arrow_schema::Field::new(*c, arrow_schema::DataType::Utf8, false)).collect::<Vec<_>>(),
+    );
+    let db = lancedb::connect(uri).execute().await.unwrap();
+    db.create_empty_table("bookings", Arc::new(legacy)).execute().await.unwrap();
+    let (one, two) = (BookingStore::open(uri).await.unwrap(), BookingStore::open(uri).await.unwrap());
+    for hour in 9..15 {
+        let booking = |code: &str| tourdesk::agent::Booking {
+            confirmation: code.into(),
+            property: "hudson-360".into(),
+            tour_type: TourType::InPerson,
+            start: friday_at(hour),
+            user_id: format!("+1555000{code}"),
+            name: "Racer".into(),
+            email: "racer@example.com".into(),
+            phone: String::new(),
+            sequence: 0,
+        };
+        let (a, b) = tokio::join!(one.book(booking(&format!("A{hour}XX"))), two.book(booking(&format!("B{hour}XX"))));
+        let booked = [a.unwrap(), b.unwrap()].iter().filter(|o| matches!(o, BookOutcome::Booked(_))).count();
+        assert_eq!(booked, 1, "the {hour}:00 slot is booked once");
+    }
+    assert_eq!(one.list(None).await.unwrap().len(), 6, "one row per slot");
 }

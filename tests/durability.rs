@@ -1,87 +1,32 @@
 //! Two `tourdesk serve` processes on one memory store, as a user deploys them: both write at once, one is killed
 //! with SIGKILL in the middle of its writes, and every memory either server acknowledged is found through the one
-//! left, which goes on writing.
+//! left, which goes on writing. On a local folder and on an S3 bucket (moto's S3 server on loopback).
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use serde_json::{json, Value};
-
-/// A server process and the address it listens on.
-struct Serve {
-    child: Child,
-    base: String,
-}
-
-impl Serve {
-    /// Starts `tourdesk serve` on a free loopback port over the store in `data`.
-    fn start(data: &std::path::Path) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_tourdesk"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--no-voice", "--no-infer"])
-            .env("TOURDESK_DATA", data)
-            .env("TOURDESK_MODELS", common::models_dir())
-            .env("TOURDESK_CONFIG", data.join("absent.toml"))
-            .env_remove("TOURDESK_API_KEY")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("tourdesk runs");
-        let stderr = child.stderr.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(rest) = line.split("listening on http://").nth(1) {
-                    let _ = tx.send(rest.split(';').next().unwrap_or_default().trim().to_string());
-                }
-            }
-        });
-        let addr = rx.recv_timeout(Duration::from_secs(120)).expect("the server says where it listens");
-        Self { child, base: format!("http://{addr}") }
-    }
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Adds `text` for `user` through `base`; the id the server acknowledged, if it did.
-async fn add(http: &reqwest::Client, base: &str, user: &str, text: &str) -> Option<String> {
-    let body = json!({"messages": [{"role": "user", "content": text}], "user_id": user, "infer": false});
-    let resp = http.post(format!("{base}/memories")).json(&body).send().await.ok()?;
-    if !resp.status().is_success() {
-        return None;
-    }
-    let value: Value = resp.json().await.ok()?;
-    value["results"][0]["id"].as_str().map(str::to_string)
-}
-
-/// Every memory text of `user`, read through `base`.
-async fn texts(http: &reqwest::Client, base: &str, user: &str) -> Vec<String> {
-    let value: Value = http
-        .get(format!("{base}/memories"))
-        .query(&[("user_id", user)])
-        .send()
-        .await
-        .unwrap()
-        .error_for_status()
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    value["results"].as_array().unwrap().iter().map(|m| m["memory"].as_str().unwrap().to_string()).collect()
-}
+use common::s3::S3;
+use common::serve::{add, texts, Serve};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_killed_mid_write_loses_no_acknowledged_memory_and_the_other_goes_on() {
     let data = tempfile::tempdir().unwrap();
-    let doomed = Serve::start(data.path());
-    let survivor = Serve::start(data.path());
+    let store = data.path().join("db").display().to_string();
+    kill_one_mid_write(&store, &data, &[]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_s3_a_server_killed_mid_write_loses_no_acknowledged_memory_and_the_other_goes_on() {
+    let s3 = S3::start("tourdesk").await;
+    let scratch = tempfile::tempdir().unwrap();
+    kill_one_mid_write("s3://tourdesk/db", &scratch, &s3.env()).await;
+}
+
+/// Two servers on `store` write at once; one is killed mid-write; the other finds every acknowledged memory.
+async fn kill_one_mid_write(store: &str, scratch: &tempfile::TempDir, env: &[(&str, &str)]) {
+    let doomed = Serve::start(store, &scratch.path().join("a"), env);
+    let survivor = Serve::start(store, &scratch.path().join("b"), env);
     let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
 
     // Eight writers per server, each adding its own numbered facts one after another, until told to stop.

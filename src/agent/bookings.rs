@@ -2,6 +2,10 @@
 //! insert is a merge keyed on the slot that only inserts when no row has that key. A move is one merge too: the new
 //! slot's row is inserted and the old one deleted in the same commit, so a crash leaves one or the other, never
 //! neither or both.
+//!
+//! Across processes (two servers on one store) the slot is the table's unenforced primary key: Lance then records
+//! the keys each merge inserted, so of two commits inserting the same slot the second conflicts, is retried against
+//! the first's rows, and finds the slot taken.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -23,6 +27,11 @@ use crate::memory::store::{connect, open_or_create};
 
 const TABLE: &str = "bookings";
 const TIME_FORMAT: &str = "%Y-%m-%dT%H:%M";
+/// The column keyed on: one row per booked slot.
+const SLOT: &str = "slot";
+/// Lance's field metadata marking the primary key (its position in the key), and its older boolean form.
+const PRIMARY_KEY_POSITION: &str = "lance-schema:unenforced-primary-key:position";
+const PRIMARY_KEY_FLAG: &str = "lance-schema:unenforced-primary-key";
 
 /// A booked tour.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -93,8 +102,9 @@ struct Snapshot {
 
 fn schema() -> SchemaRef {
     let text = |n: &str| Field::new(n, DataType::Utf8, false);
+    let slot = text(SLOT).with_metadata([(PRIMARY_KEY_POSITION.to_string(), "1".to_string())].into());
     Arc::new(Schema::new(vec![
-        text("slot"),
+        slot,
         text("confirmation"),
         text("property"),
         text("tour_type"),
@@ -105,6 +115,13 @@ fn schema() -> SchemaRef {
         text("phone"),
         sequence_field(),
     ]))
+}
+
+/// Whether the table's primary key is the slot.
+async fn keyed_on_slot(table: &Table) -> Result<bool, AgentError> {
+    let schema = table.schema().await?;
+    let field = schema.field_with_name(SLOT).map_err(|e| AgentError::Bookings(e.to_string()))?;
+    Ok([PRIMARY_KEY_POSITION, PRIMARY_KEY_FLAG].iter().any(|key| field.metadata().contains_key(*key)))
 }
 
 /// Added to tables made before moves existed (their rows read as sequence 0).
@@ -143,6 +160,15 @@ impl BookingStore {
         if table.schema().await?.field_with_name("sequence").is_err() {
             let added = Arc::new(Schema::new(vec![sequence_field()]));
             table.add_columns().transform(NewColumnTransform::AllNulls(added)).execute().await?;
+        }
+        if !keyed_on_slot(&table).await? {
+            // A table made before the key existed. Two servers opening it at once may both try: the loser finds
+            // the key set.
+            if let Err(e) = table.set_unenforced_primary_key([SLOT]).await {
+                if !keyed_on_slot(&table).await? {
+                    return Err(e.into());
+                }
+            }
         }
         Ok(Self { table, lock: Arc::default(), snapshot: Arc::default() })
     }
@@ -253,7 +279,7 @@ impl BookingStore {
     #[instrument(skip_all, name = "bookings.book")]
     pub async fn book(&self, booking: Booking) -> Result<BookOutcome, AgentError> {
         let _guard = self.lock.lock().await;
-        let mut merge = self.table.merge_insert(&["slot"]);
+        let mut merge = self.table.merge_insert(&[SLOT]);
         merge.when_not_matched_insert_all();
         let result = merge.execute(Box::new(one_row(&booking)?)).await?;
         Ok(if result.num_inserted_rows == 1 { BookOutcome::Booked(booking) } else { BookOutcome::Taken })
@@ -280,8 +306,8 @@ impl BookingStore {
         if slot_key(&to.property, to.tour_type, to.start) == old_slot {
             return Ok(MoveOutcome::Moved { to: from.clone(), from });
         }
-        let mut merge = self.table.merge_insert(&["slot"]);
-        merge.when_not_matched_insert_all().when_not_matched_by_source_delete_expr(col("slot").eq(lit(old_slot)));
+        let mut merge = self.table.merge_insert(&[SLOT]);
+        merge.when_not_matched_insert_all().when_not_matched_by_source_delete_expr(col(SLOT).eq(lit(old_slot)));
         let result = merge.execute(Box::new(one_row(&to)?)).await?;
         if result.num_inserted_rows == 1 {
             return Ok(MoveOutcome::Moved { from, to });
@@ -289,7 +315,7 @@ impl BookingStore {
         // The new slot was taken (by another process: this one holds the lock), and the same commit deleted the
         // old row: put it back.
         if result.num_deleted_rows > 0 {
-            let mut merge = self.table.merge_insert(&["slot"]);
+            let mut merge = self.table.merge_insert(&[SLOT]);
             merge.when_not_matched_insert_all();
             merge.execute(Box::new(one_row(&from)?)).await?;
         }

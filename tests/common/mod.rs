@@ -113,6 +113,9 @@ pub async fn voice() -> Voice {
 }
 
 pub mod fake_openai;
+pub mod fake_twilio;
+pub mod s3;
+pub mod serve;
 
 /// The Python of the test clients' environment (`scripts/setup.sh` makes it): `TOURDESK_TEST_PYTHON`, else
 /// `~/.cache/tourdesk/venv/bin/python`; panics with the command to run when it is missing.

@@ -129,6 +129,11 @@ pub struct Settings {
     pub public_url: Option<String>,
     /// Twilio auth token: when set, webhooks and media streams must carry a valid `X-Twilio-Signature`.
     pub twilio_auth_token: Option<ApiKey>,
+    /// The office's phone number (E.164, `+15551234567`): a caller who presses 0 is transferred to it through
+    /// Twilio's call-update API (needs `twilio_auth_token`). Unset, the caller is told transfers are not set up.
+    pub office_phone: Option<String>,
+    /// Twilio's REST API, for transfers.
+    pub twilio_api_url: String,
     /// Key the memory API and `/ws/chat` require; without one the server listens on loopback only.
     pub api_key: Option<ApiKey>,
     /// Seconds between the server's deletions of expired memories; 0 turns them off.
@@ -173,6 +178,8 @@ impl Default for Settings {
             smart_turn: false,
             public_url: None,
             twilio_auth_token: None,
+            office_phone: None,
+            twilio_api_url: "https://api.twilio.com".into(),
             api_key: None,
             cleanup_interval_secs: 3600,
             exact_search_rows: crate::memory::DEFAULT_EXACT_SEARCH_ROWS,
@@ -284,6 +291,14 @@ pub struct Overrides {
     #[arg(long, global = true, env = "TWILIO_AUTH_TOKEN", hide_env_values = true)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub twilio_auth_token: Option<String>,
+    /// The office's number (E.164) a caller pressing 0 is transferred to [default: none, no transfers]
+    #[arg(long, global = true, env = "TOURDESK_OFFICE_PHONE")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub office_phone: Option<String>,
+    /// Twilio's REST API base URL, for transfers [default: https://api.twilio.com]
+    #[arg(long, global = true, env = "TWILIO_API_URL")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub twilio_api_url: Option<String>,
     /// API key for the memory REST API and /ws/chat (Bearer or X-API-Key); without it the server binds loopback only
     #[arg(long, global = true, env = "TOURDESK_API_KEY", hide_env_values = true)]
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -424,11 +439,25 @@ impl Settings {
         ] {
             blank_key(key);
         }
-        for text in [&mut self.public_url, &mut self.embedder.base_url, &mut self.chat.base_url] {
+        for text in [&mut self.public_url, &mut self.embedder.base_url, &mut self.chat.base_url, &mut self.office_phone]
+        {
             if text.as_ref().is_some_and(|t| t.trim().is_empty()) {
                 *text = None;
             }
         }
+        if let Some(phone) = &self.office_phone {
+            self.office_phone = Some(crate::realtime::twilio::normalize_caller(phone).ok_or_else(|| {
+                ConfigError::Invalid(format!("office_phone must be a phone number such as +15551234567, not {phone:?}"))
+            })?);
+        }
+        let api = self.twilio_api_url.trim().trim_end_matches('/');
+        if !(api.starts_with("https://") || api.starts_with("http://")) {
+            return Err(ConfigError::Invalid(format!(
+                "twilio_api_url must be an http(s) URL such as https://api.twilio.com, not {:?}",
+                self.twilio_api_url
+            )));
+        }
+        self.twilio_api_url = api.to_string();
         let positive = |name: &str, v: f64| {
             if v.is_finite() && v > 0.0 {
                 Ok(())
@@ -540,6 +569,18 @@ fn resolve(backend: Backend, key: bool, base_url: &str) -> Result<Backend, Confi
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn office_phone_is_normalised_and_bad_twilio_settings_are_errors() {
+        let s = Settings { office_phone: Some("(555) 123-4567".into()), ..Default::default() }.normalised().unwrap();
+        assert_eq!(s.office_phone.as_deref(), Some("+15551234567"));
+        let blank = Settings { office_phone: Some(" ".into()), ..Default::default() }.normalised().unwrap();
+        assert_eq!(blank.office_phone, None);
+        let e = Settings { office_phone: Some("front desk".into()), ..Default::default() }.normalised().unwrap_err();
+        assert!(e.to_string().contains("office_phone"), "{e}");
+        let e = Settings { twilio_api_url: "api.twilio.com".into(), ..Default::default() }.normalised().unwrap_err();
+        assert!(e.to_string().contains("twilio_api_url"), "{e}");
+    }
 
     #[test]
     fn file_then_overrides() {

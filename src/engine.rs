@@ -179,6 +179,11 @@ pub async fn app_state(settings: &Settings, parts: ServeParts) -> Result<AppStat
     state.api_key = settings.api_key.clone();
     state.public_url = settings.public_url.clone();
     state.twilio_auth_token = settings.twilio_auth_token.clone();
+    state.office_phone = settings.office_phone.clone();
+    state.twilio_api_url = settings.twilio_api_url.clone();
+    if state.office_phone.is_some() && state.twilio_auth_token.is_none() {
+        tracing::warn!("office_phone is set but twilio_auth_token is not: callers pressing 0 cannot be transferred");
+    }
     Ok(state)
 }
 

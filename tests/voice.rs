@@ -7,6 +7,8 @@ mod common;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use base64::Engine;
+use common::fake_twilio::FakeTwilio;
 use serde_json::Value;
 use tourdesk::agent::MemoryService;
 use tourdesk::app::{AppState, LoopbackServer};
@@ -50,13 +52,18 @@ async fn start(twilio_token: Option<&str>) -> Server {
 }
 
 async fn start_with(twilio_token: Option<&str>, voice: tourdesk::speech::Voice) -> Server {
+    start_configured(voice, |state| state.twilio_auth_token = twilio_token.map(|t| ApiKey(t.into()))).await
+}
+
+/// A server with `voice`, its state adjusted by `configure`.
+async fn start_configured(voice: tourdesk::speech::Voice, configure: impl FnOnce(&mut AppState)) -> Server {
     let (memory, dir) = common::fresh_memory().await;
     let memory = MemoryService::new(memory);
     let agent = common::agent_in(&dir, memory.clone()).await;
     let recordings = agent.recordings.clone().unwrap();
     let mut state = AppState::new(agent);
     state.voice = Some(voice);
-    state.twilio_auth_token = twilio_token.map(|t| ApiKey(t.into()));
+    configure(&mut state);
     let running = LoopbackServer::start(state, Duration::from_secs(10)).await.unwrap();
     Server { addr: running.addr, memory, recordings, running, _dir: dir }
 }
@@ -447,5 +454,82 @@ async fn a_withheld_number_gets_no_ones_memories() {
     hang_up(&mut phone).await;
     let rec = server.recording("CAanon");
     assert_eq!(events(&rec, "call_start").next().unwrap()["user_id"], "anonymous-CAanon");
+    server.shutdown().await;
+}
+
+/// A server whose office line is `+15550001111`, reached through `twilio` (the fake REST API), with media streams
+/// signed by `TRANSFER_TOKEN`; and a call on it, greeted.
+async fn call_with_office(twilio: &FakeTwilio, call_sid: &str) -> (Server, PhoneClient) {
+    let api_url = twilio.api_url.clone();
+    let server = start_configured(common::voice().await, |state| {
+        state.twilio_auth_token = Some(ApiKey(TRANSFER_TOKEN.into()));
+        state.office_phone = Some("+15550001111".into());
+        state.twilio_api_url = api_url;
+    })
+    .await;
+    let signature =
+        SignatureCheck::new(ApiKey(TRANSFER_TOKEN.into())).sign(&format!("wss://{}/media-stream", server.addr), &[]);
+    let mut phone = PhoneClient::connect(&server.url(), Some(&signature)).await.unwrap();
+    assert!(phone.start(call_sid, "+15552010020").await);
+    assert!(phone.reply(WAIT, QUIET, true, false).await.frames > 0, "greeted");
+    (server, phone)
+}
+
+const TRANSFER_TOKEN: &str = "transfer-auth-token";
+
+/// Pressing 0 puts the caller through to the office: the agent says so, and once that has played Twilio's
+/// call-update API (a fake on loopback) is asked, as the call's account, to dial the office; the stream then ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pressing_zero_transfers_the_call_to_the_office() {
+    let twilio = FakeTwilio::start(200).await;
+    let (server, mut phone) = call_with_office(&twilio, "CAtransfer").await;
+    assert!(phone.press('5').await, "other keys do nothing");
+    assert!(phone.press('0').await);
+    let mut frames = 0;
+    let closed = loop {
+        match phone.next_event(WAIT).await {
+            Some((_, ServerEvent::Media(_))) => frames += 1,
+            Some((_, ServerEvent::Mark(name))) => {
+                assert!(twilio.updates().is_empty(), "Twilio is asked only once the caller has heard the agent");
+                assert!(phone.echo_mark(&name).await);
+            }
+            Some((_, ServerEvent::Closed(code, reason))) => break (code, reason),
+            Some(_) => {}
+            None => panic!("the call was never handed over"),
+        }
+    };
+    assert!(frames > 25, "the caller hears that they are being put through");
+    assert_eq!(closed, (1000, "call transferred to the office".to_string()));
+    let updates = twilio.updates();
+    assert_eq!(updates.len(), 1, "one call update: {updates:?}");
+    let update = &updates[0];
+    assert_eq!((update.account_sid.as_str(), update.call_sid.as_str()), ("ACtest", "CAtransfer"));
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("ACtest:{TRANSFER_TOKEN}"));
+    assert_eq!(update.authorization.as_deref(), Some(format!("Basic {basic}").as_str()));
+    assert_eq!(update.form["Twiml"], "<Response><Dial>+15550001111</Dial></Response>");
+    let rec = server.recording("CAtransfer");
+    let transfer: Vec<&Value> = events(&rec, "transfer").collect();
+    assert_eq!(transfer.len(), 1);
+    assert_eq!((transfer[0]["ok"].as_bool(), transfer[0]["to"].as_str()), (Some(true), Some("+15550001111")));
+    server.shutdown().await;
+}
+
+/// When Twilio refuses the transfer, nothing is claimed: the caller hears they could not be put through, gets the
+/// office's number, and the call goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_transfer_is_told_to_the_caller_and_the_call_goes_on() {
+    let twilio = FakeTwilio::start(404).await;
+    let (server, mut phone) = call_with_office(&twilio, "CAnotransfer").await;
+    assert!(phone.press('0').await);
+    let heard = phone.reply(WAIT, Duration::from_secs(4), true, false).await;
+    assert!(heard.marks.len() >= 3, "the put-through notice, then the apology with the number: {:?}", heard.marks);
+    assert_eq!(twilio.updates().len(), 1);
+    let reply = turn(&mut phone, "I'd like to tour Hudson 360.").await;
+    assert!(reply.frames > 0, "the call goes on");
+    hang_up(&mut phone).await;
+    let rec = server.recording("CAnotransfer");
+    let transfer: Vec<&Value> = events(&rec, "transfer").collect();
+    assert_eq!(transfer[0]["ok"].as_bool(), Some(false));
+    assert!(transfer[0]["error"].as_str().unwrap().contains("404"), "{}", transfer[0]);
     server.shutdown().await;
 }

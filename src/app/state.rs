@@ -20,6 +20,10 @@ pub struct AppState {
     /// Twilio's auth token: `X-Twilio-Signature` is checked on `/incoming-call` and `/media-stream` with it;
     /// `None` accepts every request.
     pub twilio_auth_token: Option<ApiKey>,
+    /// The office's number (E.164) a caller pressing 0 is transferred to; `None`: no transfers.
+    pub office_phone: Option<String>,
+    /// Twilio's REST API base URL, called for transfers.
+    pub twilio_api_url: String,
     /// The chat model for inferred memory adds through the API; `None` stores messages as they are.
     pub chat: Option<std::sync::Arc<dyn crate::inference::ChatModel>>,
     /// Required on the memory API and `/ws/chat` when set.
@@ -35,6 +39,8 @@ impl AppState {
             voice: None,
             public_url: None,
             twilio_auth_token: None,
+            office_phone: None,
+            twilio_api_url: "https://api.twilio.com".into(),
             chat: None,
             api_key: None,
         }

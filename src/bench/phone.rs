@@ -148,6 +148,12 @@ impl PhoneClient {
         self.send_raw(mark.to_string()).await
     }
 
+    /// Presses a key on the caller's keypad, as Twilio reports it.
+    pub async fn press(&mut self, digit: char) -> bool {
+        let dtmf = json!({"event": "dtmf", "streamSid": self.stream_sid, "dtmf": {"track": "inbound_track", "digit": digit.to_string()}});
+        self.send_raw(dtmf.to_string()).await
+    }
+
     /// Sends `stop` (the caller hung up).
     pub async fn stop(&mut self) -> bool {
         self.send_raw(json!({"event": "stop", "streamSid": self.stream_sid, "stop": {"callSid": "x"}}).to_string())

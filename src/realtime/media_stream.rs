@@ -3,7 +3,8 @@
 //! The socket reader decodes caller audio and runs voice-activity detection; a call task owns the planner and runs
 //! each utterance through Whisper, the agent and espeak-ng, sending the reply as 20 ms μ-law frames with a mark
 //! after each sentence. Twilio echoes a mark when the audio before it has played; when the caller starts speaking
-//! while sentences are still unplayed, the reader sends `clear` and the planner keeps only what was heard.
+//! while sentences are still unplayed, the reader sends `clear` and the planner keeps only what was heard. A caller
+//! who presses 0 is transferred to the office's number through Twilio's call-update API.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -17,6 +18,7 @@ use serde_json::json;
 use tokio::sync::mpsc;
 use tracing::{info_span, warn, Instrument};
 
+use super::transfer::CallTransfer;
 use super::twilio::{normalize_caller, Inbound, MarkName, Outbound, OutboundMedia};
 use super::voice::{decode_payload, sentences, speak_frames, PHONE_RATE, STT_RATE};
 use super::{signature_ok, AppState, MAX_WS_MESSAGE};
@@ -106,6 +108,29 @@ enum Job {
     Utterance { samples: Vec<f32>, ended: Instant, trailing_silence_ms: u32 },
     /// The caller barged in having heard only this much of the last reply.
     Heard(String),
+    /// The caller pressed 0: put them through to the office.
+    Transfer,
+}
+
+/// The call as Twilio knows it, and where it can be transferred.
+struct Line {
+    account_sid: String,
+    call_sid: String,
+    /// The office and how to reach Twilio, or why calls cannot be transferred.
+    transfer: Result<CallTransfer, String>,
+}
+
+impl Line {
+    fn new(state: &AppState, account_sid: String, call_sid: String) -> Self {
+        let transfer = match (&state.office_phone, &state.twilio_auth_token) {
+            (None, _) => Err("no office_phone is set".to_string()),
+            (Some(_), None) => Err("no twilio_auth_token is set".to_string()),
+            (Some(phone), Some(token)) => {
+                CallTransfer::new(&state.twilio_api_url, token.clone(), phone).map_err(|e| e.to_string())
+            }
+        };
+        Self { account_sid, call_sid, transfer }
+    }
 }
 
 /// One call: the reader loop; the writer and the call task run beside it.
@@ -182,7 +207,14 @@ async fn call(socket: WebSocket, state: AppState, voice: Voice) {
             }
         };
         match event {
-            Inbound::Connected { .. } | Inbound::Dtmf { .. } => {}
+            Inbound::Connected { .. } => {}
+            Inbound::Dtmf { dtmf } => {
+                if let (Some((_, jobs, _)), "0") = (&started, dtmf.digit.as_str()) {
+                    if jobs.try_send(Job::Transfer).is_err() {
+                        warn!("transfer request dropped: the call's queue is full");
+                    }
+                }
+            }
             Inbound::Start { start } => {
                 if started.is_some() {
                     warn!("second start on one media stream ignored");
@@ -215,8 +247,9 @@ async fn call(socket: WebSocket, state: AppState, voice: Voice) {
                     stream_sid: start.stream_sid.clone(),
                 }));
                 let (jobs, rx) = mpsc::channel(UTTERANCE_QUEUE);
+                let line = Line::new(&state, start.account_sid.clone(), start.call_sid.clone());
                 let task = tokio::spawn(
-                    call_task(planner, voice.clone(), playback.clone(), rx)
+                    call_task(planner, voice.clone(), playback.clone(), line, rx)
                         .instrument(info_span!("call", session = %session_id)),
                 );
                 let _ = jobs.try_send(Job::Greet);
@@ -295,6 +328,7 @@ async fn call_task(
     mut planner: AgentPlanner,
     voice: Voice,
     playback: Arc<Mutex<Playback>>,
+    line: Line,
     mut jobs: mpsc::Receiver<Job>,
 ) {
     let mut turn = 0usize;
@@ -307,6 +341,12 @@ async fn call_task(
                 }
                 Err(e) => warn!(error = %e, "greeting failed"),
             },
+            Job::Transfer => {
+                turn += 1;
+                if transfer(&mut planner, &voice, &playback, &line, turn).await {
+                    break;
+                }
+            }
             Job::Heard(heard) => {
                 planner.record_event("barge_in", None, json!({"heard": heard}));
                 planner.heard(&heard);
@@ -373,15 +413,85 @@ async fn call_task(
 /// Longest wait for the goodbye to be played (its marks echoed) before the call is closed anyway.
 const GOODBYE_PLAYED_WITHIN: Duration = Duration::from_secs(10);
 
-/// Ends the call once the goodbye has been heard: closing the media stream ends a `<Connect><Stream>` call, as
-/// nothing follows it in the TwiML.
-async fn hang_up(playback: &Arc<Mutex<Playback>>) {
+/// Waits until everything sent has played at the caller's end (its marks echoed), or [`GOODBYE_PLAYED_WITHIN`].
+async fn played(playback: &Arc<Mutex<Playback>>) {
     let until = Instant::now() + GOODBYE_PLAYED_WITHIN;
     while Instant::now() < until && playback.lock().unwrap_or_else(|e| e.into_inner()).talking() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// Closes the media stream with `reason` once what was sent has played.
+async fn close_after_playing(playback: &Arc<Mutex<Playback>>, reason: &str) {
+    played(playback).await;
     let p = playback.lock().unwrap_or_else(|e| e.into_inner());
-    let _ = p.out.send(Out::Close(1000, "call ended: goodbye".into()));
+    let _ = p.out.send(Out::Close(1000, reason.into()));
+}
+
+/// Ends the call once the goodbye has been heard: closing the media stream ends a `<Connect><Stream>` call, as
+/// nothing follows it in the TwiML.
+async fn hang_up(playback: &Arc<Mutex<Playback>>) {
+    close_after_playing(playback, "call ended: goodbye").await;
+}
+
+/// Puts the caller through to the office: says so, waits until that has played, then has Twilio dial the office
+/// (which ends this stream). When transfers are not set up or Twilio refuses, the caller is told, the number given
+/// where there is one, and the call goes on. Whether the call was handed over.
+async fn transfer(
+    planner: &mut AgentPlanner,
+    voice: &Voice,
+    playback: &Arc<Mutex<Playback>>,
+    line: &Line,
+    turn: usize,
+) -> bool {
+    let to = match &line.transfer {
+        Ok(to) => to,
+        Err(why) => {
+            warn!(reason = %why, "a caller pressed 0 but transfers are not set up");
+            planner.record_event("transfer", None, json!({"ok": false, "error": why}));
+            let sorry = "I'm sorry, I can't transfer calls from this line. I'm happy to keep helping you here.";
+            speak(voice, playback, sorry, turn).await;
+            return false;
+        }
+    };
+    speak(voice, playback, "One moment, I'll put you through to the office.", turn).await;
+    played(playback).await;
+    match to.to_office(&line.account_sid, &line.call_sid).await {
+        Ok(()) => {
+            planner.record_event("transfer", None, json!({"ok": true, "to": to.office_phone()}));
+            let p = playback.lock().unwrap_or_else(|e| e.into_inner());
+            let _ = p.out.send(Out::Close(1000, "call transferred to the office".into()));
+            true
+        }
+        Err(e) => {
+            warn!(error = %e, "the transfer to the office failed");
+            planner.record_event(
+                "transfer",
+                None,
+                json!({"ok": false, "to": to.office_phone(), "error": e.to_string()}),
+            );
+            let sorry = format!(
+                "Sorry, I couldn't put you through just now. You can reach the office at {}, or I can keep helping \
+                 you here.",
+                spoken_number(to.office_phone())
+            );
+            speak(voice, playback, &sorry, turn).await;
+            false
+        }
+    }
+}
+
+/// An E.164 number as it is read out: digit by digit, in groups (`+15551234567` → "5 5 5, 1 2 3, 4 5 6 7").
+fn spoken_number(e164: &str) -> String {
+    let digits: Vec<char> = e164.trim_start_matches("+1").trim_start_matches('+').chars().collect();
+    let split = if digits.len() == 10 { vec![3, 6] } else { (4..digits.len()).step_by(4).collect() };
+    let mut groups = Vec::new();
+    let mut from = 0;
+    for to in split.into_iter().chain([digits.len()]) {
+        groups.push(digits[from..to].iter().map(char::to_string).collect::<Vec<_>>().join(" "));
+        from = to;
+    }
+    groups.join(", ")
 }
 
 /// Whisper's output for breath, clicks and line noise.
@@ -434,4 +544,15 @@ async fn speak(voice: &Voice, playback: &Arc<Mutex<Playback>>, text: &str, turn:
         spoken.sentences += 1;
     }
     spoken
+}
+
+#[cfg(test)]
+mod tests {
+    use super::spoken_number;
+
+    #[test]
+    fn numbers_are_read_digit_by_digit_in_groups() {
+        assert_eq!(spoken_number("+15551234567"), "5 5 5, 1 2 3, 4 5 6 7");
+        assert_eq!(spoken_number("+442071234567"), "4 4 2 0, 7 1 2 3, 4 5 6 7");
+    }
 }

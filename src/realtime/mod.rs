@@ -5,6 +5,7 @@
 mod chat_ws;
 mod incoming_call;
 mod media_stream;
+pub mod transfer;
 pub mod twilio;
 pub mod voice;
 

@@ -48,6 +48,9 @@ pub enum Inbound {
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StreamStart {
+    /// The Twilio account the call belongs to; the REST API (transfers) is called as it.
+    #[serde(default)]
+    pub account_sid: String,
     /// Stream id; outbound messages name it.
     pub stream_sid: String,
     /// Twilio's call id: the session id.

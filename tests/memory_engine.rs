@@ -539,3 +539,28 @@ async fn many_writers_at_once_lose_nothing() {
         assert_eq!(memory.history(id).await.unwrap().len(), 1, "caller {i}'s ADD is in history");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_callers_read_at_once_each_get_exactly_their_own_memories() {
+    // Forty first turns at the same moment: their reads are answered together, and each caller still gets only
+    // their own memories (and a caller with none gets none).
+    let (memory, _dir) = common::fresh_memory().await;
+    let user = |i: usize| format!("+1555300{i:04}");
+    for i in 0..40 {
+        for fact in 0..i % 4 {
+            remember(&memory, &Scope::user(user(i)), &format!("Caller {i} fact {fact}")).await;
+        }
+    }
+    let reads: Vec<_> = (0..40)
+        .map(|i| {
+            let memory = memory.clone();
+            tokio::spawn(async move { memory.get_all(&Scope::user(user(i)), &MetadataFilter::All, 100).await })
+        })
+        .collect();
+    for (i, read) in reads.into_iter().enumerate() {
+        let mut texts: Vec<String> = read.await.unwrap().unwrap().into_iter().map(|m| m.memory).collect();
+        texts.sort();
+        let expected: Vec<String> = (0..i % 4).map(|fact| format!("Caller {i} fact {fact}")).collect();
+        assert_eq!(texts, expected, "caller {i}");
+    }
+}

@@ -3,6 +3,9 @@
 //! otherwise be its own LanceDB commit (a manifest, a version and a small fragment apiece, which every later scan
 //! pays for), its own duplicate check and its own embedding pass; measured with `bench load`.
 //!
+//! Reads use it too, with a gate of their own: the first turns of many calls at once each read their caller's
+//! memories, and one query for all the callers queued costs about what one query for a single caller does.
+//!
 //! Written here rather than taken from a crate: it is a queue and a lock, and it must share the store's write
 //! gate with the store's other writes (merges, deletes, compaction).
 
@@ -26,12 +29,19 @@ struct Queued<T, R> {
 pub(crate) struct Group<T, R> {
     gate: Arc<tokio::sync::Mutex<()>>,
     queued: Mutex<Vec<Queued<T, R>>>,
+    /// The error a caller gets when the shared work failed.
+    failed: fn(String) -> MemoryError,
 }
 
 impl<T: Send + 'static, R: Send + 'static> Group<T, R> {
     /// Writes serialised with every other write that holds `gate`.
     pub(crate) fn new(gate: Arc<tokio::sync::Mutex<()>>) -> Self {
-        Self { gate, queued: Mutex::default() }
+        Self { gate, queued: Mutex::default(), failed: MemoryError::Write }
+    }
+
+    /// Reads done together, one group at a time.
+    pub(crate) fn reads() -> Self {
+        Self { gate: Arc::default(), queued: Mutex::default(), failed: MemoryError::Read }
     }
 
     /// Queues `item` and waits for its answer. Whoever next holds the gate runs `work` on every queued item (in
@@ -47,7 +57,7 @@ impl<T: Send + 'static, R: Send + 'static> Group<T, R> {
         // leaves the line at once. (Waiting in line regardless made every holder lead a group of one.)
         let write = tokio::select! {
             biased;
-            done = &mut answer => return Self::answered(done),
+            done = &mut answer => return self.answered(done),
             write = Arc::clone(&self.gate).lock_owned() => write,
         };
         // Empty when an earlier holder of the gate already did this write with its own.
@@ -60,16 +70,16 @@ impl<T: Send + 'static, R: Send + 'static> Group<T, R> {
                 tracing::debug!(writes = waiters.len(), "group commit");
                 let mut answers = work(items).await.into_iter();
                 for waiter in waiters {
-                    let _ = waiter.send(answers.next().unwrap_or_else(|| Err("the write got no answer".into())));
+                    let _ = waiter.send(answers.next().unwrap_or_else(|| Err("it got no answer".into())));
                 }
             });
         }
-        Self::answered(answer.await)
+        self.answered(answer.await)
     }
 
-    fn answered(done: Result<Answer<R>, oneshot::error::RecvError>) -> Result<R, MemoryError> {
-        done.map_err(|_| MemoryError::Write("the write was dropped before it was done".into()))?
-            .map_err(|e| MemoryError::Write(e.to_string()))
+    fn answered(&self, done: Result<Answer<R>, oneshot::error::RecvError>) -> Result<R, MemoryError> {
+        done.map_err(|_| (self.failed)("it was dropped before it was done".into()))?
+            .map_err(|e| (self.failed)(e.to_string()))
     }
 
     fn lock_queue(&self) -> std::sync::MutexGuard<'_, Vec<Queued<T, R>>> {

@@ -81,6 +81,9 @@ pub enum MemoryError {
     /// A write queued with others was not committed (the store's error, shared by every write in the group).
     #[error("memory write failed: {0}")]
     Write(String),
+    /// A read queued with others failed (the store's error, shared by every read in the group).
+    #[error("memory read failed: {0}")]
+    Read(String),
     /// Stored data does not have the expected shape.
     #[error("memory store is corrupt: {0}")]
     Corrupt(String),
@@ -195,6 +198,8 @@ pub struct Memory {
 struct Inner {
     /// Adds from concurrent callers, done together (see [`Group`]).
     adds: Group<PendingAdd, Vec<MemoryEvent>>,
+    /// Reads of whole callers' memories (each call's first turn), done together (see [`Group`]).
+    caller_reads: Group<String, Vec<MemoryItem>>,
     store: LanceStore,
     messages: MessageLog,
     embedder: EmbedderHandle,
@@ -232,6 +237,7 @@ impl Memory {
         Ok(Self {
             inner: Arc::new(Inner {
                 adds: Group::new(Arc::default()),
+                caller_reads: Group::reads(),
                 store,
                 messages,
                 embedder,
@@ -500,11 +506,44 @@ impl Memory {
         scope.validate()?;
         check_limit(limit)?;
         let now = Utc::now();
-        let mut items = self.inner.store.find(scope_expr(scope), None).await?;
+        let mut items = match (&scope.user_id, &scope.agent_id, &scope.run_id) {
+            (Some(user), None, None) => self.caller_memories(user.clone()).await?,
+            _ => self.inner.store.find(scope_expr(scope), None).await?,
+        };
         items.retain(|i| (show_expired || !i.expired(now)) && filters.matches(&i.metadata));
         items.sort_by(|a, b| b.updated_at.cmp(&a.updated_at).then_with(|| a.id.cmp(&b.id)));
         items.truncate(limit);
         Ok(items)
+    }
+
+    /// Every memory of `user`, read in one query with those of the other callers asked for meanwhile.
+    async fn caller_memories(&self, user: String) -> Result<Vec<MemoryItem>, MemoryError> {
+        let inner = self.inner.clone();
+        self.inner
+            .caller_reads
+            .submit(user, move |users: Vec<String>| async move {
+                let mut distinct = users.clone();
+                distinct.sort();
+                distinct.dedup();
+                // Typed literals, never spliced text.
+                let filter = col("user_id").in_list(distinct.into_iter().map(lit).collect(), false);
+                match inner.store.find(filter, None).await {
+                    Ok(items) => {
+                        let mut by_user: HashMap<String, Vec<MemoryItem>> = HashMap::new();
+                        for item in items {
+                            if let Some(user) = item.scope.user_id.clone() {
+                                by_user.entry(user).or_default().push(item);
+                            }
+                        }
+                        users.iter().map(|u| Ok(by_user.get(u).cloned().unwrap_or_default())).collect()
+                    }
+                    Err(e) => {
+                        let e: Arc<str> = e.to_string().into();
+                        users.iter().map(|_| Err(e.clone())).collect()
+                    }
+                }
+            })
+            .await
     }
 
     /// Every memory in the scope, or in the whole store when `scope` is `None`, in storage order (for export).

@@ -156,6 +156,15 @@ fn onnx_model(store: &ModelStore, name: &str) -> Result<(PathBuf, PathBuf), Infe
     Ok((model.dir, runtime.dir.join(ONNX_RUNTIME_LIBRARY)))
 }
 
+/// ONNX Runtime on the MiniLM export, for `bench memory` to compare with the embedder.
+pub fn onnx_reference(settings: &Settings) -> Result<crate::bench::onnx_reference::OnnxMiniLm, InferenceError> {
+    use crate::bench::onnx_reference::{OnnxMiniLm, MODEL};
+    let store = ModelStore::new(&settings.models)?;
+    let (dir, library) = onnx_model(&store, MODEL)?;
+    let minilm = store.resolve("minilm")?;
+    OnnxMiniLm::load(&crate::inference::onnx::ModelFile::new(MODEL, dir.join("model.onnx"), &library)?, &minilm)
+}
+
 /// What `tourdesk serve` runs beside the agent.
 #[derive(Debug, Clone, Copy)]
 pub struct ServeParts {

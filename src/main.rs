@@ -107,7 +107,8 @@ async fn run(cli: Cli) -> Result<()> {
             let dir = tempfile::tempdir().context("cannot create a temporary folder for the benchmark store")?;
             let uri = dir.path().to_str().context("temporary folder path is not UTF-8")?;
             let opts = MemoryBenchOptions { memories, users, queries, batch, progress: !json };
-            let report = memory_bench(embedder, uri, &opts).await?;
+            let onnx = engine::onnx_reference(&settings).map_err(|e| e.to_string());
+            let report = memory_bench(embedder, uri, &opts, onnx).await?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else {

@@ -3,6 +3,7 @@
 
 mod infer;
 mod load;
+pub mod onnx_reference;
 pub mod phone;
 mod recall;
 mod understanding;
@@ -15,6 +16,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use crate::agent::{AgentConfig, AgentError, AgentPlanner};
 use crate::inference::EmbedderHandle;
 use crate::memory::{Memory, MemoryConfig, MemoryError, NewMemory, Scope, SearchRequest};
+use onnx_reference::OnnxMiniLm;
 
 pub use infer::{infer_bench, InferBenchReport, ModelInferReport};
 pub use load::{load_bench, LoadLevel, LoadReport};
@@ -60,6 +62,19 @@ pub struct MemoryBenchReport {
     pub rss_mib: f64,
     /// Peak resident memory, MiB.
     pub peak_rss_mib: f64,
+    /// The same queries embedded by ONNX Runtime, interleaved with the candle timings.
+    pub onnx_runtime: Result<OnnxTimings, String>,
+}
+
+/// ONNX Runtime's query embedding in the same run.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct OnnxTimings {
+    /// Latency, milliseconds.
+    pub p50_ms: f64,
+    /// Latency, milliseconds.
+    pub p95_ms: f64,
+    /// Lowest cosine similarity between its vector and candle's for the same query (its weights are int8).
+    pub min_cosine: f32,
 }
 
 impl std::fmt::Display for MemoryBenchReport {
@@ -68,6 +83,14 @@ impl std::fmt::Display for MemoryBenchReport {
         writeln!(f, "ingest                 {:.0} memories/s (embedding included)", self.ingest_per_sec)?;
         writeln!(f, "compact + index        {:.1} s", self.optimize_secs)?;
         writeln!(f, "query embedding        p50 {:.2} ms   p95 {:.2} ms", self.embed_p50_ms, self.embed_p95_ms)?;
+        match &self.onnx_runtime {
+            Ok(o) => writeln!(
+                f,
+                "  ONNX Runtime, same run  p50 {:.2} ms   p95 {:.2} ms   (2 threads; vectors agree to cosine {:.4})",
+                o.p50_ms, o.p95_ms, o.min_cosine
+            )?,
+            Err(why) => writeln!(f, "  ONNX Runtime          not timed: {why}")?,
+        }
         writeln!(f, "search (with embed)    p50 {:.2} ms   p95 {:.2} ms", self.search_p50_ms, self.search_p95_ms)?;
         write!(f, "resident memory        {:.0} MiB now, {:.0} MiB peak", self.rss_mib, self.peak_rss_mib)
     }
@@ -130,6 +153,7 @@ pub async fn memory_bench(
     embedder: EmbedderHandle,
     uri: &str,
     opts: &MemoryBenchOptions,
+    onnx: Result<OnnxMiniLm, String>,
 ) -> Result<MemoryBenchReport, MemoryError> {
     let memory = Memory::open(&MemoryConfig::new(uri), embedder.clone()).await?;
     let bar = if opts.progress { ProgressBar::new(opts.memories as u64) } else { ProgressBar::hidden() };
@@ -163,12 +187,7 @@ pub async fn memory_bench(
     for i in 0..5 {
         memory.search(&SearchRequest::new(query(i), Scope::user(format!("user-{:04}", i % users)))).await?;
     }
-    let mut embed_times = Vec::with_capacity(opts.queries);
-    for i in 0..opts.queries {
-        let t = Instant::now();
-        embedder.embed_one(query(i)).await?;
-        embed_times.push(t.elapsed());
-    }
+    let (embed_times, onnx_runtime) = time_query_embedding(&embedder, onnx, opts.queries, query).await?;
     let mut search_times = Vec::with_capacity(opts.queries);
     for i in 0..opts.queries {
         let user = format!("user-{:04}", (i * 7919) % users);
@@ -178,7 +197,6 @@ pub async fn memory_bench(
         memory.search(&req).await?;
         search_times.push(t.elapsed());
     }
-    embed_times.sort();
     search_times.sort();
     let (rss_mib, peak_rss_mib) = resident_mib();
     Ok(MemoryBenchReport {
@@ -192,7 +210,63 @@ pub async fn memory_bench(
         search_p95_ms: percentile(&search_times, 95),
         rss_mib,
         peak_rss_mib,
+        onnx_runtime,
     })
+}
+
+/// Times `queries` query embeddings through the embedder and, in alternating rounds on the same queries, through
+/// ONNX Runtime (on a blocking thread, as the embedder runs on its own). The embedder's sorted latencies, and
+/// ONNX Runtime's timings or why there are none.
+async fn time_query_embedding(
+    embedder: &EmbedderHandle,
+    onnx: Result<OnnxMiniLm, String>,
+    queries: usize,
+    query: impl Fn(usize) -> &'static str,
+) -> Result<(Vec<Duration>, Result<OnnxTimings, String>), MemoryError> {
+    const ROUNDS: usize = 4;
+    let mut onnx = onnx;
+    let mut times = Vec::with_capacity(queries);
+    let mut onnx_times = Vec::with_capacity(queries);
+    let mut min_cosine = f32::MAX;
+    for round in 0..ROUNDS {
+        let texts: Vec<&'static str> = (round * queries / ROUNDS..(round + 1) * queries / ROUNDS).map(&query).collect();
+        let mut ours = Vec::with_capacity(texts.len());
+        for text in &texts {
+            let t = Instant::now();
+            ours.push(embedder.embed_one(text).await?);
+            times.push(t.elapsed());
+        }
+        let Ok(model) = onnx else { continue };
+        let run = tokio::task::spawn_blocking(move || {
+            let mut model = model;
+            let mut timed = Vec::with_capacity(texts.len());
+            for text in &texts {
+                let t = Instant::now();
+                let vector = model.embed_one(text);
+                timed.push(vector.map(|v| (t.elapsed(), v)));
+            }
+            (model, timed)
+        });
+        let (model, timed) = run.await.map_err(|e| MemoryError::Invalid(format!("ONNX Runtime thread failed: {e}")))?;
+        onnx = Ok(model);
+        for (timed, ours) in timed.into_iter().zip(&ours) {
+            match timed {
+                Ok((elapsed, theirs)) => {
+                    onnx_times.push(elapsed);
+                    min_cosine = min_cosine.min(theirs.iter().zip(ours).map(|(a, b)| a * b).sum());
+                }
+                Err(e) => onnx = Err(e.to_string()),
+            }
+        }
+    }
+    times.sort();
+    onnx_times.sort();
+    let onnx = onnx.map(|_| OnnxTimings {
+        p50_ms: percentile(&onnx_times, 50),
+        p95_ms: percentile(&onnx_times, 95),
+        min_cosine,
+    });
+    Ok((times, onnx))
 }
 
 /// What the agent benchmark measured.

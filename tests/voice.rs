@@ -192,6 +192,42 @@ async fn barge_in_clears_the_agents_audio_and_only_what_was_heard_is_remembered(
     server.shutdown().await;
 }
 
+/// A backchannel over the agent's answer is a false interruption: the agent stops (it cannot know yet), then resumes
+/// at the sentence that was cut, and the call's log holds the whole answer as heard.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_false_interruption_the_agent_resumes_the_cut_sentence() {
+    let server = start(None).await;
+    let (mut phone, answer) = mid_answer(&server, "CAresume", "+15552010021").await;
+    phone.send_audio(&said("Hmm, hmm.").await, false).await;
+    let mut cleared = false;
+    while let Some((_, e)) = phone.next_event(Duration::from_secs(20)).await {
+        if e == ServerEvent::Clear {
+            cleared = true;
+            break;
+        }
+    }
+    assert!(cleared, "the agent stops when talked over");
+    phone.send_silence(1000, false).await;
+    let resumed = phone.reply(WAIT, QUIET, true, false).await;
+    hang_up(&mut phone).await;
+
+    let rec = server.recording("CAresume");
+    let resume = events(&rec, "resume").next().unwrap_or_else(|| {
+        let heard: Vec<&Value> = events(&rec, "stt_noise").chain(events(&rec, "voice_turn")).collect();
+        panic!("no resume; what was heard: {heard:?}")
+    });
+    assert_eq!(resume["sentences"].as_u64(), Some(answer.marks.len() as u64 - 1), "{resume}");
+    assert_eq!(resumed.marks.len(), answer.marks.len() - 1, "the unplayed sentences, the cut one first");
+    assert!(resumed.marks.iter().all(|m| m.contains("resume")), "{:?}", resumed.marks);
+    let answer_text = events(&rec, "reply").nth(2).unwrap()["text"].as_str().unwrap().to_string();
+    let scope = Scope { user_id: Some("+15552010021".into()), ..Scope::default() };
+    let logged = server.memory.memory().messages().list(&scope, None).await.unwrap();
+    let agent_said: Vec<&str> = logged.iter().filter(|m| m.role == "assistant").map(|m| m.content.as_str()).collect();
+    assert!(agent_said.contains(&answer_text.as_str()), "the whole answer was heard: {agent_said:?}");
+    assert_eq!(events(&rec, "voice_turn").count(), 2, "the backchannel was not answered as a request");
+    server.shutdown().await;
+}
+
 /// A cough while the agent speaks is not an interruption: no `clear`, every sentence plays, nothing recorded as a
 /// barge-in.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

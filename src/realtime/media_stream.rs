@@ -3,7 +3,8 @@
 //! The socket reader decodes caller audio and runs voice-activity detection; a call task owns the planner and runs
 //! each utterance through Whisper, the agent and espeak-ng, sending the reply as 20 ms μ-law frames with a mark
 //! after each sentence. Twilio echoes a mark when the audio before it has played; when the caller starts speaking
-//! while sentences are still unplayed, the reader sends `clear` and the planner keeps only what was heard. A caller
+//! while sentences are still unplayed, the reader sends `clear`; if what the caller said turns out to be noise or a
+//! backchannel ("mm-hm"), the reply resumes at the cut sentence, otherwise the planner keeps only what was heard. A caller
 //! who presses 0 is transferred to the office's number through Twilio's call-update API.
 
 use std::sync::{Arc, Mutex};
@@ -106,8 +107,9 @@ enum Job {
     /// Transcribe and answer an utterance (8 kHz samples); `ended` is when the VAD decided it ended,
     /// `trailing_silence_ms` how much silence that took.
     Utterance { samples: Vec<f32>, ended: Instant, trailing_silence_ms: u32 },
-    /// The caller barged in having heard only this much of the last reply.
-    Heard(String),
+    /// The caller barged in having heard only `heard` of the last reply; `unheard` are its sentences not yet
+    /// played, the cut one first.
+    Heard { heard: String, unheard: Vec<String> },
     /// The caller pressed 0: put them through to the office.
     Transfer,
 }
@@ -314,10 +316,11 @@ fn barge_in(playback: &Arc<Mutex<Playback>>, jobs: &mpsc::Sender<Job>) {
     let latest = p.sent.iter().map(|s| s.turn).max().unwrap_or_default();
     let heard =
         p.sent.iter().filter(|s| s.turn == latest && s.played).map(|s| s.text.as_str()).collect::<Vec<_>>().join(" ");
+    let unheard = p.sent.iter().filter(|s| s.turn == latest && !s.played).map(|s| s.text.clone()).collect();
     p.sent.clear();
     let _ = p.out.send(Out::Twilio(Outbound::Clear { stream_sid: p.stream_sid.clone() }));
     drop(p);
-    if jobs.try_send(Job::Heard(heard)).is_err() {
+    if jobs.try_send(Job::Heard { heard, unheard }).is_err() {
         warn!("barge-in not passed to the planner: its queue is full");
     }
 }
@@ -332,6 +335,11 @@ async fn call_task(
     mut jobs: mpsc::Receiver<Job>,
 ) {
     let mut turn = 0usize;
+    // A reply the caller talked over, until what they said is known.
+    let mut cut: Option<Cut> = None;
+    // What was heard of the latest reply before it was resumed, while it is still the latest.
+    let mut resumed: Option<String> = None;
+    let mut resumes = 0usize;
     while let Some(job) = jobs.recv().await {
         match job {
             Job::Greet => match planner.greet().await {
@@ -342,14 +350,24 @@ async fn call_task(
                 Err(e) => warn!(error = %e, "greeting failed"),
             },
             Job::Transfer => {
+                if let Some(c) = cut.take() {
+                    planner.heard(&c.heard);
+                }
+                resumed = None;
                 turn += 1;
                 if transfer(&mut planner, &voice, &playback, &line, turn).await {
                     break;
                 }
             }
-            Job::Heard(heard) => {
+            Job::Heard { heard, unheard } => {
+                let heard = match resumed.take() {
+                    Some(before) => format!("{before} {heard}").trim().to_string(),
+                    None => heard,
+                };
                 planner.record_event("barge_in", None, json!({"heard": heard}));
-                planner.heard(&heard);
+                if let Some(earlier) = cut.replace(Cut { heard, unheard, turn }) {
+                    planner.heard(&earlier.heard);
+                }
             }
             Job::Utterance { samples, ended, trailing_silence_ms } => {
                 let speech_ms = samples.len() as f64 * 1000.0 / PHONE_RATE as f64;
@@ -365,10 +383,29 @@ async fn call_task(
                 };
                 let stt_ms = t.elapsed().as_secs_f64() * 1000.0;
                 let text = transcript.text.trim();
+                if let Some(c) = cut.take() {
+                    if is_noise(text) || is_backchannel(text) {
+                        // A false interruption: the reply goes on from the sentence that was cut.
+                        planner.record_event("resume", None, json!({"after": text, "sentences": c.unheard.len()}));
+                        resumed = Some(c.heard);
+                        resumes += 1;
+                        speak_sentences(
+                            &voice,
+                            &playback,
+                            c.unheard,
+                            c.turn,
+                            &format!("turn{}-resume{resumes}", c.turn),
+                        )
+                        .await;
+                        continue;
+                    }
+                    planner.heard(&c.heard);
+                }
                 if is_noise(text) {
                     planner.record_event("stt_noise", None, json!({"text": text, "stt_ms": stt_ms}));
                     continue;
                 }
+                resumed = None;
                 let t = Instant::now();
                 let reply: Reply = match planner.process_transcript(text).await {
                     Ok(r) => r,
@@ -407,7 +444,26 @@ async fn call_task(
             }
         }
     }
+    if let Some(c) = cut.take() {
+        planner.heard(&c.heard);
+    }
     planner.finish().await;
+}
+
+/// A reply the caller talked over: what they heard of it, and its sentences they did not hear (the cut one first).
+struct Cut {
+    heard: String,
+    unheard: Vec<String>,
+    turn: usize,
+}
+
+/// A backchannel: the caller is listening, not asking ("mm-hm", "uh-huh", "hmm").
+fn is_backchannel(text: &str) -> bool {
+    let letters: String = text.chars().filter(|c| c.is_alphabetic()).flat_map(char::to_lowercase).collect();
+    matches!(
+        letters.as_str(),
+        "mmhmm" | "mhm" | "mmhm" | "mhmm" | "uhhuh" | "hmm" | "hm" | "mm" | "mmm" | "uh" | "um" | "umm" | "ah" | "oh"
+    )
 }
 
 /// Longest wait for the goodbye to be played (its marks echoed) before the call is closed anyway.
@@ -513,9 +569,20 @@ struct Spoken {
 
 /// Synthesizes `text` sentence by sentence and sends each as frames plus a mark, stopping at a barge-in.
 async fn speak(voice: &Voice, playback: &Arc<Mutex<Playback>>, text: &str, turn: usize) -> Spoken {
+    speak_sentences(voice, playback, sentences(text), turn, &format!("turn{turn}")).await
+}
+
+/// Speaks `sentences` of reply `turn`, each followed by a mark named `{marks}-{i}`, stopping at a barge-in.
+async fn speak_sentences(
+    voice: &Voice,
+    playback: &Arc<Mutex<Playback>>,
+    sentences: Vec<String>,
+    turn: usize,
+    marks: &str,
+) -> Spoken {
     let generation = playback.lock().unwrap_or_else(|e| e.into_inner()).generation;
     let mut spoken = Spoken { first_audio: None, tts_ms: None, sentences: 0, cut_off: false };
-    for (i, sentence) in sentences(text).into_iter().enumerate() {
+    for (i, sentence) in sentences.into_iter().enumerate() {
         let t = Instant::now();
         let frames = match speak_frames(voice.tts.as_ref(), &sentence).await {
             Ok(f) => f,
@@ -530,7 +597,7 @@ async fn speak(voice: &Voice, playback: &Arc<Mutex<Playback>>, text: &str, turn:
             spoken.cut_off = true;
             break;
         }
-        let mark = format!("turn{turn}-{i}");
+        let mark = format!("{marks}-{i}");
         let stream_sid = p.stream_sid.clone();
         for payload in frames {
             let media = Outbound::Media { stream_sid: stream_sid.clone(), media: OutboundMedia { payload } };
@@ -548,7 +615,17 @@ async fn speak(voice: &Voice, playback: &Arc<Mutex<Playback>>, text: &str, turn:
 
 #[cfg(test)]
 mod tests {
-    use super::spoken_number;
+    use super::{is_backchannel, spoken_number};
+
+    #[test]
+    fn backchannels_are_told_from_requests() {
+        for text in ["Mm-hmm.", "mhm", "Uh-huh.", "Hmm...", "Oh."] {
+            assert!(is_backchannel(text), "{text}");
+        }
+        for text in ["Yes.", "No.", "Okay, what about parking?", "Um, how much is it?", ""] {
+            assert!(!is_backchannel(text), "{text}");
+        }
+    }
 
     #[test]
     fn numbers_are_read_digit_by_digit_in_groups() {

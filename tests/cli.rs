@@ -134,6 +134,19 @@ fn errors_are_clear_and_exit_non_zero() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("tourdesk models fetch minilm"));
+    // An object store nobody answers at: an error that says what to check, not a hang.
+    let out = Command::new(env!("CARGO_BIN_EXE_tourdesk"))
+        .args(["memory", "list", "--user", "u"])
+        .env("TOURDESK_MODELS", common::models_dir())
+        .env("TOURDESK_CONFIG", cli.data.path().join("absent.toml"))
+        .env("TOURDESK_DATA", "s3://nobody-home/db")
+        .envs([("AWS_ENDPOINT", "http://127.0.0.1:9"), ("AWS_ALLOW_HTTP", "true"), ("AWS_REGION", "us-east-1")])
+        .envs([("AWS_ACCESS_KEY_ID", "x"), ("AWS_SECRET_ACCESS_KEY", "x"), ("AWS_EC2_METADATA_DISABLED", "true")])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("cannot open the LanceDB at s3://nobody-home/db (check the URI, AWS_ENDPOINT"), "{stderr}");
     let help = cli.ok(&["--help"]);
     assert!(help.contains("TOURDESK_DATA") && help.contains("TOURDESK_MODELS"), "{help}");
 }

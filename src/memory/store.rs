@@ -175,7 +175,16 @@ const READ_CONSISTENCY: Duration = Duration::from_secs(1);
 /// Connects to the LanceDB at `uri`, re-reading the latest version at most every [`READ_CONSISTENCY`], so a
 /// `tourdesk memory forget` from the shell reaches a running server within a second.
 pub(crate) async fn connect(uri: &str) -> lancedb::Result<lancedb::Connection> {
-    lancedb::connect(uri).read_consistency_interval(READ_CONSISTENCY).execute().await
+    lancedb::connect(uri).read_consistency_interval(READ_CONSISTENCY).execute().await.map_err(|e| {
+        // The object store's own message runs to kilobytes of nested debug output: lead with what to check.
+        let hint = if uri.contains("://") {
+            " (check the URI, AWS_ENDPOINT for an S3-compatible store, AWS_REGION and the credentials)"
+        } else {
+            ""
+        };
+        let cause: String = e.to_string().chars().take(400).collect();
+        lancedb::Error::Runtime { message: format!("cannot open the LanceDB at {uri}{hint}: {cause}") }
+    })
 }
 
 /// Opens table `name`, creating it empty with `schema` when it does not exist yet.

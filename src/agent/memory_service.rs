@@ -14,8 +14,8 @@ use super::catalog::Catalog;
 use super::state::{PlannerState, Slot};
 use super::tools::{money, unit_name};
 use crate::memory::{
-    AddInput, AddRequest, Memory, MemoryError, MemoryEvent, MemoryItem, Message, MetadataFilter, Scope, SearchHit,
-    SearchRequest, MAX_TEXT_BYTES,
+    AddInput, AddRequest, Memory, MemoryError, MemoryEvent, MemoryItem, Message, MetadataFilter, NewMemory, Scope,
+    SearchHit, SearchRequest, MAX_TEXT_BYTES,
 };
 
 /// Agent id recorded on every memory the agent writes.
@@ -308,8 +308,9 @@ impl MemoryService {
         Ok(self.memory.add(req).await?.remove(0))
     }
 
-    /// Saves `slots` of the state as preference memories: a slot already remembered is updated, a new one added.
-    /// `known` maps slots to their memory ids and is kept current.
+    /// Saves `slots` of the state as preference memories: a slot already remembered is updated, new ones are added
+    /// in one write (one embedding pass and commit for all of them, not one apiece). `known` maps slots to their
+    /// memory ids and is kept current.
     #[instrument(skip_all, name = "memory_service.save_state", fields(n = slots.len()))]
     pub async fn save_planner_state(
         &self,
@@ -320,35 +321,37 @@ impl MemoryService {
         catalog: &Catalog,
     ) -> Result<Vec<MemoryEvent>, MemoryError> {
         let mut events = Vec::new();
+        let mut new = Vec::new();
         for &slot in slots.iter().filter(|s| s.remembered()) {
             let (Some(text), Some(value)) = (preference_text(state, slot, catalog), state.value(slot)) else {
                 continue;
             };
             let metadata = json!({"kind": "preference", "slot": slot.as_str(), "value": value});
             let metadata = metadata.as_object().cloned().unwrap_or_default();
-            let event = match known.get(&slot) {
+            let updated = match known.get(&slot) {
                 Some(id) => match self.memory.update(id, &text, Some(metadata.clone()), Some("planner")).await {
                     Err(MemoryError::NotFound(_)) => None,
                     other => Some(other?),
                 },
                 None => None,
             };
-            let event = match event {
-                Some(e) => e,
+            match updated {
+                Some(event) => {
+                    known.insert(slot, event.id.clone());
+                    events.push(event);
+                }
                 None => {
                     let scope = Scope { user_id: Some(user_id.into()), agent_id: Some(AGENT_ID.into()), run_id: None };
-                    let req = AddRequest {
-                        input: AddInput::Text(text),
-                        scope,
-                        metadata,
-                        actor: Some("planner".into()),
-                        ..Default::default()
-                    };
-                    self.memory.add(req).await?.remove(0)
+                    new.push((slot, NewMemory { text, scope, metadata, ..Default::default() }));
                 }
-            };
-            known.insert(slot, event.id.clone());
-            events.push(event);
+            }
+        }
+        if !new.is_empty() {
+            let (new_slots, records): (Vec<Slot>, Vec<NewMemory>) = new.into_iter().unzip();
+            for (slot, event) in new_slots.into_iter().zip(self.memory.add_many(records, Some("planner")).await?) {
+                known.insert(slot, event.id.clone());
+                events.push(event);
+            }
         }
         Ok(events)
     }

@@ -5,6 +5,7 @@
 mod common;
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine;
@@ -17,6 +18,7 @@ use tourdesk::inference::ApiKey;
 use tourdesk::memory::{MetadataFilter, Scope};
 use tourdesk::realtime::twilio::SignatureCheck;
 use tourdesk::realtime::voice::{phone_audio, sentences};
+use tourdesk::realtime::voice_session::{CallAudio, CallControl, VoiceSession};
 use tourdesk::speech::{EspeakTts, SttHandle};
 
 struct Server {
@@ -568,4 +570,84 @@ async fn a_refused_transfer_is_told_to_the_caller_and_the_call_goes_on() {
     assert_eq!(transfer[0]["ok"].as_bool(), Some(false));
     assert!(transfer[0]["error"].as_str().unwrap().contains("404"), "{}", transfer[0]);
     server.shutdown().await;
+}
+
+/// The session's audio as a test carrier records it: no Twilio, no socket.
+#[derive(Default, Clone)]
+struct Carrier {
+    /// Marks of the sentences played, in order, with their frame counts.
+    marks: Arc<std::sync::Mutex<Vec<(String, usize)>>>,
+    hung_up: Arc<std::sync::Mutex<Option<String>>>,
+}
+
+impl CallAudio for Carrier {
+    fn play(&self, frames: Vec<String>, mark: &str) {
+        self.marks.lock().unwrap().push((mark.to_string(), frames.len()));
+    }
+    fn clear(&self) {}
+    fn hang_up(&self, reason: &str) {
+        *self.hung_up.lock().unwrap() = Some(reason.to_string());
+    }
+}
+
+/// A line that cannot transfer.
+struct NoOffice;
+
+impl CallControl for NoOffice {
+    fn office(&self) -> Result<&str, String> {
+        Err("no office line here".into())
+    }
+    fn transfer(&self) -> futures::future::BoxFuture<'_, Result<(), String>> {
+        Box::pin(async { Err("no office line here".into()) })
+    }
+}
+
+/// Waits until the carrier has been sent more than `seen` sentences and no new one for a second; marks them all
+/// played, as a listener would.
+async fn listen(session: &VoiceSession, carrier: &Carrier, seen: usize) -> usize {
+    let until = std::time::Instant::now() + WAIT;
+    let mut last = seen;
+    loop {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let now = carrier.marks.lock().unwrap().len();
+        if now > seen && now == last {
+            break;
+        }
+        last = now;
+        assert!(std::time::Instant::now() < until, "nothing was said");
+    }
+    for (mark, frames) in carrier.marks.lock().unwrap().iter().skip(seen) {
+        assert!(*frames > 10, "{mark} carries audio");
+        session.played(mark);
+    }
+    last
+}
+
+/// The voice session is not tied to Twilio: a carrier of its own gets the greeting, an answer and the goodbye,
+/// and is hung up on once the goodbye has played.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_voice_session_runs_a_call_over_any_carrier() {
+    let (memory, dir) = common::fresh_memory().await;
+    let agent = common::agent_in(&dir, MemoryService::new(memory)).await;
+    let planner = tourdesk::agent::AgentPlanner::start(agent, "+15552010030", "CAcarrier");
+    let carrier = Carrier::default();
+    let session = VoiceSession::start(
+        planner,
+        common::voice().await,
+        Arc::new(carrier.clone()),
+        Arc::new(NoOffice),
+        tracing::Span::none(),
+    );
+    let greeted = listen(&session, &carrier, 0).await;
+    session.utterance(said("I'd like to tour Hudson 360, a two bedroom.").await, 400);
+    let answered = listen(&session, &carrier, greeted).await;
+    session.utterance(said("That's all, goodbye.").await, 400);
+    listen(&session, &carrier, answered).await;
+    let until = std::time::Instant::now() + WAIT;
+    while carrier.hung_up.lock().unwrap().is_none() {
+        assert!(std::time::Instant::now() < until, "never hung up");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(carrier.hung_up.lock().unwrap().as_deref(), Some("call ended: goodbye"));
+    session.finish().await;
 }

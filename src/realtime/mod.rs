@@ -8,6 +8,7 @@ mod media_stream;
 pub mod transfer;
 pub mod twilio;
 pub mod voice;
+pub mod voice_session;
 
 use axum::http::{HeaderMap, Uri};
 use axum::routing::{get, post};

@@ -9,7 +9,7 @@ mod common;
 use std::time::Duration;
 
 use common::s3::S3;
-use common::serve::{add, texts, Serve};
+use common::serve::{add, get_json, texts, Serve};
 use futures::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
@@ -139,16 +139,7 @@ async fn one_slot_confirmed_through_both_servers_at_once_is_booked_once() {
     // Both servers list the one booking.
     tokio::time::sleep(SEEN_AFTER).await;
     for server in [&a, &b] {
-        let listed: Value = http
-            .get(format!("{}/bookings", server.base))
-            .send()
-            .await
-            .unwrap()
-            .error_for_status()
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let listed = get_json(http.get(format!("{}/bookings", server.base))).await;
         let listed: Vec<&str> =
             listed["results"].as_array().unwrap().iter().map(|b| b["confirmation"].as_str().unwrap()).collect();
         assert_eq!(listed, codes, "bookings through {}", server.base);

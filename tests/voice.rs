@@ -159,21 +159,24 @@ async fn mid_answer(
     (phone, reply)
 }
 
+/// Says `text` over the agent; whether the server sent `clear` within 20 s.
+async fn talk_over(phone: &mut PhoneClient, text: &str) -> bool {
+    phone.send_audio(&said(text).await, false).await;
+    while let Some((_, e)) = phone.next_event(Duration::from_secs(20)).await {
+        if e == ServerEvent::Clear {
+            return true;
+        }
+    }
+    false
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn barge_in_clears_the_agents_audio_and_only_what_was_heard_is_remembered() {
     let server = start(None).await;
     // The answer (the policy, then the next question) arrives, but only its first sentence has played when the
     // caller talks over it.
     let (mut phone, _) = mid_answer(&server, "CAbargein", "+15552010002").await;
-    phone.send_audio(&said("Sorry, one more thing.").await, false).await;
-    let mut cleared = false;
-    while let Some((_, e)) = phone.next_event(Duration::from_secs(20)).await {
-        if e == ServerEvent::Clear {
-            cleared = true;
-            break;
-        }
-    }
-    assert!(cleared, "barge-in sends clear");
+    assert!(talk_over(&mut phone, "Sorry, one more thing.").await, "barge-in sends clear");
     phone.send_silence(1000, false).await;
     phone.reply(WAIT, QUIET, true, false).await;
     hang_up(&mut phone).await;
@@ -200,15 +203,7 @@ async fn barge_in_clears_the_agents_audio_and_only_what_was_heard_is_remembered(
 async fn after_a_false_interruption_the_agent_resumes_the_cut_sentence() {
     let server = start(None).await;
     let (mut phone, answer) = mid_answer(&server, "CAresume", "+15552010021").await;
-    phone.send_audio(&said("Hmm, hmm.").await, false).await;
-    let mut cleared = false;
-    while let Some((_, e)) = phone.next_event(Duration::from_secs(20)).await {
-        if e == ServerEvent::Clear {
-            cleared = true;
-            break;
-        }
-    }
-    assert!(cleared, "the agent stops when talked over");
+    assert!(talk_over(&mut phone, "Hmm, hmm.").await, "the agent stops when talked over");
     phone.send_silence(1000, false).await;
     let resumed = phone.reply(WAIT, QUIET, true, false).await;
     hang_up(&mut phone).await;

@@ -77,16 +77,11 @@ pub async fn add(http: &reqwest::Client, base: &str, user: &str, text: &str) -> 
 
 /// Every memory text of `user`, read through `base`.
 pub async fn texts(http: &reqwest::Client, base: &str, user: &str) -> Vec<String> {
-    let value: Value = http
-        .get(format!("{base}/memories"))
-        .query(&[("user_id", user)])
-        .send()
-        .await
-        .unwrap()
-        .error_for_status()
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let value = get_json(http.get(format!("{base}/memories")).query(&[("user_id", user)])).await;
     value["results"].as_array().unwrap().iter().map(|m| m["memory"].as_str().unwrap().to_string()).collect()
+}
+
+/// Sends `request`, which must succeed, and reads its JSON answer.
+pub async fn get_json(request: reqwest::RequestBuilder) -> Value {
+    request.send().await.unwrap().error_for_status().unwrap().json().await.unwrap()
 }

@@ -163,7 +163,7 @@ fn barge_in(playback: &Arc<Mutex<Playback>>, jobs: &mpsc::Sender<Job>) {
     }
 }
 
-/// Owns the planner: greets, answers utterances, applies barge-ins, and finishes the session when the reader
+/// Owns the planner: greets, answers utterances, applies barge-ins, and finishes the session when the transport
 /// drops the queue.
 async fn call_task(
     mut planner: AgentPlanner,
@@ -327,9 +327,9 @@ async fn hang_up(playback: &Arc<Mutex<Playback>>) {
     close_after_playing(playback, "call ended: goodbye").await;
 }
 
-/// Puts the caller through to the office: says so, waits until that has played, then has Twilio dial the office
-/// (which ends this stream). When transfers are not set up or Twilio refuses, the caller is told, the number given
-/// where there is one, and the call goes on. Whether the call was handed over.
+/// Puts the caller through to the office: says so, waits until that has played, then has the carrier connect the
+/// office (which ends this session). When transfers are not set up or the carrier fails, the caller is told, the
+/// number given where there is one, and the call goes on. Whether the call was handed over.
 async fn transfer(
     planner: &mut AgentPlanner,
     voice: &Voice,

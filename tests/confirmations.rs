@@ -5,12 +5,9 @@
 
 mod common;
 
-use std::process::Stdio;
 use std::time::Duration;
 
 use serde_json::Value;
-use tokio::io::{AsyncBufReadExt, BufReader, Lines};
-use tokio::process::{Child, ChildStdout, Command};
 use tourdesk::agent::{AgentConfig, AgentPlanner, MemoryService};
 use tourdesk::notify::Mailer;
 
@@ -18,32 +15,20 @@ const DANA: &str = "+15551230001";
 
 /// The SMTP server: the child and the JSON lines it prints per message received.
 struct SmtpSink {
-    _child: Child,
-    lines: Lines<BufReader<ChildStdout>>,
+    client: common::PythonClient,
     port: u16,
 }
 
 impl SmtpSink {
     async fn start() -> Self {
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/clients/smtp_sink.py");
-        let mut child = Command::new(common::test_python())
-            .arg(script)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("python runs");
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let first = tokio::time::timeout(Duration::from_secs(20), lines.next_line()).await.unwrap().unwrap();
-        let port = serde_json::from_str::<Value>(&first.expect("the sink prints its port")).unwrap()["port"]
-            .as_u64()
-            .unwrap() as u16;
-        Self { _child: child, lines, port }
+        let client = common::PythonClient::start("smtp_sink.py", &[], Duration::from_secs(20)).await;
+        let port = client.ready["port"].as_u64().expect("the sink prints its port") as u16;
+        Self { client, port }
     }
 
     /// The next message received, as the sink parsed it.
     async fn next(&mut self) -> Value {
-        let line = tokio::time::timeout(Duration::from_secs(20), self.lines.next_line()).await.unwrap().unwrap();
+        let line = tokio::time::timeout(Duration::from_secs(20), self.client.lines.next_line()).await.unwrap().unwrap();
         serde_json::from_str(&line.expect("a message arrives")).unwrap()
     }
 }

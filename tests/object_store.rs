@@ -13,6 +13,7 @@ use common::serve::{add, get_json, texts, Serve};
 use futures::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
+use tourdesk::bench::LOAD_SCRIPT;
 
 /// Two servers on `s3://tourdesk/db`.
 async fn two_servers(s3: &S3, scratch: &tempfile::TempDir) -> (Serve, Serve) {
@@ -76,20 +77,13 @@ async fn memories_written_through_either_server_are_found_through_both_and_concu
 
 type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
-/// A chat session as `user`, taken through a booking conversation up to the read-back of the first offered slot.
+/// A chat session as `user`, taken through `bench load`'s booking conversation: up to the read-back of the first
+/// slot offered.
 async fn up_to_read_back(server: &Serve, user: &str) -> Ws {
     let (mut ws, _) = tokio_tungstenite::connect_async(server.chat_url()).await.unwrap();
     send(&mut ws, json!({"type": "start", "user_id": user})).await;
     assert_eq!(next(&mut ws).await["type"], "started");
-    for line in [
-        "Hi, I'm looking for a two-bedroom at Hudson 360.",
-        "I've got a cat.",
-        "I'd like to move in on January 15th.",
-        "Around four thousand a month.",
-        "A virtual tour, please.",
-        "The first one.",
-        "My name is Sam and my email is sam at example dot com.",
-    ] {
+    for line in LOAD_SCRIPT {
         send(&mut ws, json!({"type": "text", "text": line})).await;
         let reply = next(&mut ws).await;
         assert_eq!(reply["type"], "reply", "{reply}");

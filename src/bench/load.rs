@@ -15,9 +15,9 @@ use crate::app::{AppState, LoopbackServer};
 use crate::memory::{MetadataFilter, Scope};
 use crate::realtime::{ClientMessage, ServerMessage};
 
-/// What each caller says, in order: a booking conversation up to the read-back (no tour is booked, so every level
-/// starts from the same open slots).
-const SCRIPT: [&str; 7] = [
+/// What each caller says, in order: a booking conversation up to the read-back of the first slot offered (no tour
+/// is booked, so every level starts from the same open slots).
+pub const SCRIPT: [&str; 7] = [
     "Hi, I'm looking for a two-bedroom at Hudson 360.",
     "I've got a cat.",
     "I'd like to move in on January 15th.",

@@ -19,7 +19,7 @@ use crate::memory::{Memory, MemoryConfig, MemoryError, NewMemory, Scope, SearchR
 use onnx_reference::OnnxMiniLm;
 
 pub use infer::{infer_bench, InferBenchReport, ModelInferReport};
-pub use load::{load_bench, LoadLevel, LoadReport};
+pub use load::{load_bench, LoadLevel, LoadReport, SCRIPT as LOAD_SCRIPT};
 pub use recall::{recall_bench, RecallBenchError, RecallBenchReport, RecallScores};
 pub use understanding::{understanding_bench, Context, Rate, UnderstandingBenchError, UnderstandingReport};
 pub use voice::{voice_bench, Stage, VoiceBenchError, VoiceBenchReport};
@@ -219,12 +219,11 @@ pub async fn memory_bench(
 /// ONNX Runtime's timings or why there are none.
 async fn time_query_embedding(
     embedder: &EmbedderHandle,
-    onnx: Result<OnnxMiniLm, String>,
+    mut onnx: Result<OnnxMiniLm, String>,
     queries: usize,
     query: impl Fn(usize) -> &'static str,
 ) -> Result<(Vec<Duration>, Result<OnnxTimings, String>), MemoryError> {
     const ROUNDS: usize = 4;
-    let mut onnx = onnx;
     let mut times = Vec::with_capacity(queries);
     let mut onnx_times = Vec::with_capacity(queries);
     let mut min_cosine = f32::MAX;

@@ -126,3 +126,35 @@ pub fn test_python() -> PathBuf {
     assert!(python.exists(), "{} is missing: run scripts/setup.sh (`just test` runs it)", python.display());
     python
 }
+
+/// A test client from `tests/clients/` running in the test clients' Python environment, with the lines it prints.
+pub struct PythonClient {
+    /// Killed when dropped.
+    pub child: tokio::process::Child,
+    /// What it prints after its first line.
+    pub lines: tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>,
+    /// Its first line (each client prints where it listens, as JSON, once it does).
+    pub ready: serde_json::Value,
+}
+
+impl PythonClient {
+    /// Starts `tests/clients/{script}` with `args` (its stdin held open: each client stops when it closes) and
+    /// waits up to `wait` for its first line.
+    pub async fn start(script: &str, args: &[&str], wait: std::time::Duration) -> Self {
+        use tokio::io::AsyncBufReadExt;
+        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/clients").join(script);
+        let mut child = tokio::process::Command::new(test_python())
+            .arg(path)
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("python runs");
+        let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+        let first = tokio::time::timeout(wait, lines.next_line()).await.unwrap().unwrap();
+        let first = first.unwrap_or_else(|| panic!("{script} printed nothing"));
+        let ready = serde_json::from_str(&first).unwrap_or_else(|e| panic!("{script} printed {first:?}: {e}"));
+        Self { child, lines, ready }
+    }
+}

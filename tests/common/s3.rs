@@ -1,37 +1,19 @@
 //! moto's S3 server on loopback (from the test clients' Python environment, `scripts/setup.sh`), for the tests of
 //! servers sharing a bucket.
 
-use std::process::Stdio;
 use std::time::Duration;
-
-use serde_json::Value;
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
 
 /// moto's S3 server with one bucket.
 pub struct S3 {
-    _child: Child,
+    _client: super::PythonClient,
     endpoint: String,
 }
 
 impl S3 {
     pub async fn start(bucket: &str) -> Self {
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/clients/s3_server.py");
-        let mut child = Command::new(super::test_python())
-            .args([script, bucket])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("python runs");
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let first = tokio::time::timeout(Duration::from_secs(60), lines.next_line()).await.unwrap().unwrap();
-        let endpoint = serde_json::from_str::<Value>(&first.expect("the S3 server prints its endpoint")).unwrap()
-            ["endpoint"]
-            .as_str()
-            .unwrap()
-            .to_string();
-        Self { _child: child, endpoint }
+        let client = super::PythonClient::start("s3_server.py", &[bucket], Duration::from_secs(60)).await;
+        let endpoint = client.ready["endpoint"].as_str().expect("the S3 server prints its endpoint").to_string();
+        Self { _client: client, endpoint }
     }
 
     /// The environment a server needs to reach the bucket: the usual AWS variables.

@@ -3,7 +3,7 @@
 mod common;
 
 use serde_json::{json, Map, Value};
-use tourdesk::inference::{Embedder, EmbedderHandle, InferenceError, MiniLmEmbedder};
+use tourdesk::inference::{Embedder, EmbedderHandle, InferenceError, MiniLmEmbedder, Precision};
 use tourdesk::memory::{
     AddInput, AddRequest, EventKind, Memory, MemoryConfig, MemoryError, Message, MetadataFilter, Scope, SearchRequest,
 };
@@ -36,9 +36,10 @@ async fn search(memory: &Memory, scope: Scope, query: &str) -> Vec<(String, f32)
 #[tokio::test]
 async fn embeddings_match_the_sentence_transformers_reference() {
     // Reference from ../shared/MODELS.md: sentence-transformers 6.2 on PyTorch, checked against ONNX Runtime.
-    let embedder = common::embedder().await;
-    assert_eq!(embedder.dim(), 384);
-    let v = embedder.embed_one("Does Hudson 360 allow cats?").await.unwrap();
+    let dir = common::minilm_dir();
+    let exact = EmbedderHandle::spawn(move || MiniLmEmbedder::load_with(&dir, Precision::F32)).await.unwrap();
+    assert_eq!(exact.dim(), 384);
+    let v = exact.embed_one("Does Hudson 360 allow cats?").await.unwrap();
     let expected = [0.093117, -0.009493, 0.009471, -0.007711, -0.069797, 0.01823, -0.052395, -0.133116];
     for (got, want) in v.iter().zip(expected) {
         assert!((got - want).abs() < 1e-4, "got {:?}, want {expected:?}", &v[..8]);
@@ -46,15 +47,24 @@ async fn embeddings_match_the_sentence_transformers_reference() {
     let norm: f32 = v.iter().map(|x| x * x).sum::<f32>().sqrt();
     assert!((norm - 1.0).abs() < 1e-4);
     // Batching with longer neighbours (padding) must not change a text's vector.
-    let batch = embedder
-        .embed(vec![
-            "Does Hudson 360 allow cats?".into(),
-            "A much longer sentence about parking fees, deposits and the gym hours at Riverview Lofts.".into(),
-        ])
-        .await
-        .unwrap();
-    let cos: f32 = batch[0].iter().zip(&v).map(|(a, b)| a * b).sum();
-    assert!(cos > 0.9999, "padding changed the embedding: cos {cos}");
+    let texts = vec![
+        "Does Hudson 360 allow cats?".to_string(),
+        "A much longer sentence about parking fees, deposits and the gym hours at Riverview Lofts.".to_string(),
+        "I have a golden retriever named Max and need a ground floor unit".to_string(),
+    ];
+    let batch = exact.embed(texts.clone()).await.unwrap();
+    let cos = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f32>();
+    assert!(cos(&batch[0], &v) > 0.9999, "padding changed the embedding: cos {}", cos(&batch[0], &v));
+    // The int8 weights (held wherever the CPU multiplies them fastest) stay on the same vectors, alone and batched.
+    let dir = common::minilm_dir();
+    let fast = EmbedderHandle::spawn(move || MiniLmEmbedder::load_with(&dir, Precision::Int8)).await.unwrap();
+    let fast_batch = fast.embed(texts.clone()).await.unwrap();
+    for ((text, exact), fast) in texts.iter().zip(&batch).zip(&fast_batch) {
+        assert!(cos(exact, fast) > 0.997, "int8 strays on {text:?}: cos {}", cos(exact, fast));
+    }
+    // Alone, the text's rows round to 8 bits a little differently than beside others (measured cos 0.9996).
+    let alone = fast.embed_one(&texts[0]).await.unwrap();
+    assert!(cos(&alone, &fast_batch[0]) > 0.999, "padding changed the int8 embedding: cos {}", cos(&alone, &fast_batch[0]));
 }
 
 #[tokio::test]

@@ -7,7 +7,7 @@ use candle_transformers::models::bert::Config;
 use tokenizers::{PaddingParams, PaddingStrategy, Tokenizer, TruncationParams};
 use tracing::debug_span;
 
-use super::bert::BertEncoder;
+use super::bert::{BertEncoder, Precision};
 use super::{Embedder, InferenceError};
 use crate::models::ModelDir;
 
@@ -26,9 +26,15 @@ pub struct MiniLmEmbedder {
 }
 
 impl MiniLmEmbedder {
-    /// Loads the model from a verified model folder (`config.json`, `tokenizer.json`, `model.safetensors`).
+    /// Loads the model from a verified model folder (`config.json`, `tokenizer.json`, `model.safetensors`) at the
+    /// fastest precision for this CPU ([`Precision::fastest`]).
     pub fn load(dir: &ModelDir) -> Result<Self, InferenceError> {
-        let _span = debug_span!("embedder.load", model = %dir.spec.hf_repo).entered();
+        Self::load_with(dir, Precision::fastest())
+    }
+
+    /// Loads the model with its linear layers held at `precision`.
+    pub fn load_with(dir: &ModelDir, precision: Precision) -> Result<Self, InferenceError> {
+        let _span = debug_span!("embedder.load", model = %dir.spec.hf_repo, ?precision).entered();
         let device = Device::Cpu;
         let config_text = std::fs::read_to_string(dir.path("config.json"))
             .map_err(|e| InferenceError::Invalid(format!("config.json: {e}")))?;
@@ -48,7 +54,7 @@ impl MiniLmEmbedder {
         let bytes =
             std::fs::read(&weights).map_err(|e| InferenceError::Invalid(format!("{}: {e}", weights.display())))?;
         let vb = VarBuilder::from_buffered_safetensors(bytes, DType::F32, &device)?;
-        let model = BertEncoder::load(vb, &config)?;
+        let model = BertEncoder::load(vb, &config, precision)?;
         Ok(Self { model, tokenizer, model_id: dir.spec.hf_repo.clone(), dim: config.hidden_size, device })
     }
 

@@ -12,6 +12,7 @@ pub mod onnx;
 pub mod openai;
 pub(crate) mod worker;
 
+pub use bert::Precision;
 pub use chat::{complete_json, ChatMessage, ChatModel, ChatRequest, Completion, Role};
 pub use embed_worker::EmbedderHandle;
 pub use gguf_tokenizer::GgufTokenizer;

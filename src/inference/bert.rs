@@ -188,7 +188,7 @@ impl BertEncoder {
             let probs = candle_nn::ops::softmax_last_dim(&scores)?;
             let context = probs.matmul(&v)?.transpose(1, 2)?.reshape((b * l, h))?;
             let x1 = layer.attn_norm.forward(&(layer.attn_out.forward(&context)? + &x)?)?;
-            let inner = layer.intermediate.forward(&x1)?.gelu_erf()?;
+            let inner = super::gelu::gelu(&layer.intermediate.forward(&x1)?)?;
             x = layer.out_norm.forward(&(layer.output.forward(&inner)? + &x1)?)?;
         }
         x.reshape((b, l, h))

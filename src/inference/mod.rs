@@ -5,6 +5,7 @@ mod bert;
 pub mod chat;
 pub mod decoder;
 mod embed_worker;
+mod gelu;
 mod gguf_tokenizer;
 mod local_chat;
 mod minilm;

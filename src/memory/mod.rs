@@ -413,13 +413,10 @@ impl Memory {
         let now = Utc::now();
         let filter = scope_expr(&req.scope);
         let cues = QueryCues::new(&req.query, time::query_time(&req.query, now));
-        // Embed the query and fetch a small scope at the same time; score exactly when the scope is small.
-        let (vector, rows) = tokio::join!(
-            self.inner.embedder.embed_one(&req.query),
-            self.inner.store.scope_rows(filter.clone(), self.inner.exact_search_rows)
-        );
-        let vector = vector?;
-        if let Some(mut rows) = rows? {
+        // Embed the query, then fetch a small scope; score exactly when the scope is small.
+        let vector = self.inner.embedder.embed_one(&req.query).await?;
+        let rows = self.inner.store.scope_rows(filter.clone(), self.inner.exact_search_rows).await?;
+        if let Some(mut rows) = rows {
             // In creation order (stable: a batch's order is kept), so each memory knows its neighbours. Scores are
             // computed over the whole scope, as the index path's statistics are; the filters come after.
             rows.sort_by_key(|r| r.item.created_at);

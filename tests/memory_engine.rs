@@ -64,7 +64,11 @@ async fn embeddings_match_the_sentence_transformers_reference() {
     }
     // Alone, the text's rows round to 8 bits a little differently than beside others (measured cos 0.9996).
     let alone = fast.embed_one(&texts[0]).await.unwrap();
-    assert!(cos(&alone, &fast_batch[0]) > 0.999, "padding changed the int8 embedding: cos {}", cos(&alone, &fast_batch[0]));
+    assert!(
+        cos(&alone, &fast_batch[0]) > 0.999,
+        "padding changed the int8 embedding: cos {}",
+        cos(&alone, &fast_batch[0])
+    );
 }
 
 #[tokio::test]

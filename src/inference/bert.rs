@@ -5,95 +5,13 @@
 //! a weight transposed once at load is ~30 % faster (177 µs vs 250 µs for 9×384·384×1536), and fusing Q, K and V cuts
 //! two products per layer. The numbers are checked against sentence-transformers by the embedding test.
 //!
-//! A short query is bound by reading the weights, not by arithmetic: 42 MB of f32 weights per query took 9.1 ms
-//! against 5.1 ms for the same products on one layer's weights kept in cache. On CPUs with int8 dot-product
-//! instructions (AVX512-VNNI, AVX-VNNI) the weights can instead be held as 8-bit blocks (GGML's Q8_0, a scale per 32
-//! values), a quarter of the bytes, which candle multiplies with VNNI kernels: the same 24 products took 2.3 ms on one
-//! thread, and a batch of 320 rows 33 ms instead of 49. Those kernels need the inner dimension in whole 256-value
-//! blocks, so 384-wide inputs are padded with zeros to 512 (zeros add nothing to a dot product).
+//! Its linear layers are [`Linear`]s, held at the [`Precision`] the caller picks (int8 where the CPU has VNNI).
 
-use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
 use candle_core::{DType, Device, Module, Tensor};
 use candle_nn::{Embedding, VarBuilder};
 use candle_transformers::models::bert::Config;
 
-/// How the encoder holds its linear layers' weights.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Precision {
-    /// As trained: vectors match sentence-transformers to 1e-4.
-    F32,
-    /// 8-bit blocks multiplied by int8 kernels, where the CPU has VNNI: a short query in 2.4 ms instead of 11.9, a
-    /// batch at 1.7× the rate. Vectors agree with the f32 ones to a cosine above 0.997, and recall is unchanged:
-    /// on LoCoMo's development conversations R@5 0.730 against 0.735 and MRR 0.630 for both.
-    Int8,
-}
-
-impl Precision {
-    /// Int8 where candle has int8 dot-product kernels for this CPU, f32 elsewhere (there, 8-bit weights are slower).
-    pub fn fastest() -> Self {
-        if int8_kernels() {
-            Self::Int8
-        } else {
-            Self::F32
-        }
-    }
-}
-
-#[cfg(target_arch = "x86_64")]
-fn int8_kernels() -> bool {
-    (is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512vnni"))
-        || (is_x86_feature_detected!("avxvnni") && is_x86_feature_detected!("avx2"))
-}
-
-#[cfg(not(target_arch = "x86_64"))]
-fn int8_kernels() -> bool {
-    false
-}
-
-/// Inner-dimension block of the int8 kernels (GGML's `QK_K`).
-const INT8_BLOCK: usize = 256;
-
-/// A linear layer's weight, held for the fastest product on this CPU.
-enum Weight {
-    /// Transposed (`in × out`, contiguous).
-    F32(Tensor),
-    /// `out × (in + pad)` in Q8_0 blocks; inputs get `pad` zero columns.
-    Int8 { matmul: QMatMul, pad: usize },
-}
-
-/// A linear layer.
-struct Dense {
-    weight: Weight,
-    bias: Tensor,
-}
-
-impl Dense {
-    fn load(vbs: &[VarBuilder], in_dim: usize, out_dim: usize, precision: Precision) -> candle_core::Result<Self> {
-        let weights =
-            vbs.iter().map(|vb| vb.get((out_dim, in_dim), "weight")).collect::<candle_core::Result<Vec<_>>>()?;
-        let biases = vbs.iter().map(|vb| vb.get(out_dim, "bias")).collect::<candle_core::Result<Vec<_>>>()?;
-        let weight = Tensor::cat(&weights, 0)?;
-        let weight = match precision {
-            Precision::F32 => Weight::F32(weight.t()?.contiguous()?),
-            Precision::Int8 => {
-                let pad = in_dim.next_multiple_of(INT8_BLOCK) - in_dim;
-                let padded = weight.pad_with_zeros(1, 0, pad)?;
-                Weight::Int8 { matmul: QMatMul::from_qtensor(QTensor::quantize(&padded, GgmlDType::Q8_0)?)?, pad }
-            }
-        };
-        Ok(Self { weight, bias: Tensor::cat(&biases, 0)? })
-    }
-
-    /// `x` is `rows × in`.
-    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        let product = match &self.weight {
-            Weight::F32(weight_t) => x.matmul(weight_t)?,
-            Weight::Int8 { matmul, pad: 0 } => matmul.forward(x)?,
-            Weight::Int8 { matmul, pad } => matmul.forward(&x.pad_with_zeros(1, 0, *pad)?)?,
-        };
-        product.broadcast_add(&self.bias)
-    }
-}
+use super::linear::{Linear, Precision};
 
 struct Norm {
     weight: Tensor,
@@ -112,11 +30,11 @@ impl Norm {
 }
 
 struct Layer {
-    qkv: Dense,
-    attn_out: Dense,
+    qkv: Linear,
+    attn_out: Linear,
     attn_norm: Norm,
-    intermediate: Dense,
-    output: Dense,
+    intermediate: Linear,
+    output: Linear,
     out_norm: Norm,
 }
 
@@ -144,11 +62,11 @@ impl BertEncoder {
                 let l = vb.pp(format!("encoder.layer.{i}"));
                 let s = l.pp("attention.self");
                 Ok(Layer {
-                    qkv: Dense::load(&[s.pp("query"), s.pp("key"), s.pp("value")], h, h, precision)?,
-                    attn_out: Dense::load(&[l.pp("attention.output.dense")], h, h, precision)?,
+                    qkv: Linear::load_fused(&[s.pp("query"), s.pp("key"), s.pp("value")], h, h, precision)?,
+                    attn_out: Linear::load_fused(&[l.pp("attention.output.dense")], h, h, precision)?,
                     attn_norm: Norm::load(l.pp("attention.output.LayerNorm"), h, c.layer_norm_eps)?,
-                    intermediate: Dense::load(&[l.pp("intermediate.dense")], h, c.intermediate_size, precision)?,
-                    output: Dense::load(&[l.pp("output.dense")], c.intermediate_size, h, precision)?,
+                    intermediate: Linear::load_fused(&[l.pp("intermediate.dense")], h, c.intermediate_size, precision)?,
+                    output: Linear::load_fused(&[l.pp("output.dense")], c.intermediate_size, h, precision)?,
                     out_norm: Norm::load(l.pp("output.LayerNorm"), h, c.layer_norm_eps)?,
                 })
             })

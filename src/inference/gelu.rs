@@ -22,7 +22,8 @@ impl CustomOp1 for Gelu {
     fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> candle_core::Result<(CpuStorage, Shape)> {
         let CpuStorage::F32(data) = storage else { bail!("gelu takes f32") };
         let Some((start, end)) = layout.contiguous_offsets() else { bail!("gelu takes a contiguous tensor") };
-        let out = data[start..end].iter().map(|&v| 0.5 * v * (1.0 + erf(v * std::f32::consts::FRAC_1_SQRT_2))).collect();
+        let out =
+            data[start..end].iter().map(|&v| 0.5 * v * (1.0 + erf(v * std::f32::consts::FRAC_1_SQRT_2))).collect();
         Ok((CpuStorage::F32(out), layout.shape().clone()))
     }
 }
@@ -30,15 +31,8 @@ impl CustomOp1 for Gelu {
 /// Beyond this, erf is ±1 in single precision.
 const CLAMP: f32 = 3.832_507;
 /// Numerator coefficients (odd polynomial in x), highest power first.
-const ALPHA: [f32; 7] = [
-    -2.726_142_3e-10,
-    2.770_681_4e-8,
-    -2.101_024e-6,
-    -5.692_506_4e-5,
-    -7.349_906_3e-4,
-    -2.954_600e-3,
-    -1.609_603_3e-2,
-];
+const ALPHA: [f32; 7] =
+    [-2.726_142_3e-10, 2.770_681_4e-8, -2.101_024e-6, -5.692_506_4e-5, -7.349_906_3e-4, -2.954_600e-3, -1.609_603_3e-2];
 /// Denominator coefficients (even polynomial in x), highest power first.
 const BETA: [f32; 5] = [-1.456_607_2e-5, -2.133_740_6e-4, -1.682_827e-3, -7.373_329_2e-3, -1.426_474e-2];
 
@@ -56,7 +50,8 @@ mod tests {
 
     #[test]
     fn erf_matches_known_values() {
-        for (x, want) in [(0.0, 0.0), (0.5, 0.520_499_9), (1.0, 0.842_700_8), (2.0, 0.995_322_3), (-1.5, -0.966_105_1)] {
+        for (x, want) in [(0.0, 0.0), (0.5, 0.520_499_9), (1.0, 0.842_700_8), (2.0, 0.995_322_3), (-1.5, -0.966_105_1)]
+        {
             assert!((erf(x) - want).abs() < 1e-6, "erf({x}) = {}, want {want}", erf(x));
         }
         assert_eq!(erf(10.0), erf(CLAMP));

@@ -7,7 +7,8 @@ use candle_transformers::models::bert::Config;
 use tokenizers::{PaddingParams, PaddingStrategy, Tokenizer, TruncationParams};
 use tracing::debug_span;
 
-use super::bert::{BertEncoder, Precision};
+use super::bert::BertEncoder;
+use super::linear::Precision;
 use super::{Embedder, InferenceError};
 use crate::models::ModelDir;
 

@@ -7,16 +7,17 @@ pub mod decoder;
 mod embed_worker;
 mod gelu;
 mod gguf_tokenizer;
+pub mod linear;
 mod local_chat;
 mod minilm;
 pub mod onnx;
 pub mod openai;
 pub(crate) mod worker;
 
-pub use bert::Precision;
 pub use chat::{complete_json, ChatMessage, ChatModel, ChatRequest, Completion, Role};
 pub use embed_worker::EmbedderHandle;
 pub use gguf_tokenizer::GgufTokenizer;
+pub use linear::{Linear, Precision};
 pub use local_chat::{LocalChatModel, LocalChatOptions};
 pub use minilm::MiniLmEmbedder;
 pub use openai::{ApiKey, OpenAiChat, OpenAiClient, OpenAiConfig, OpenAiEmbedder};

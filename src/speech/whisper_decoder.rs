@@ -7,8 +7,10 @@
 
 use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
 use candle_core::{Module, Tensor, D};
-use candle_nn::{embedding, linear, linear_no_bias, Embedding, LayerNorm, Linear, VarBuilder};
+use candle_nn::{embedding, Embedding, LayerNorm, VarBuilder};
 use candle_transformers::models::whisper::Config;
+
+use crate::inference::{Linear, Precision};
 
 fn layer_norm(size: usize, vb: VarBuilder) -> candle_core::Result<LayerNorm> {
     Ok(LayerNorm::new(vb.get(size, "weight")?, vb.get(size, "bias")?, 1e-5))
@@ -24,12 +26,12 @@ struct Attention {
 }
 
 impl Attention {
-    fn load(dim: usize, heads: usize, vb: VarBuilder) -> candle_core::Result<Self> {
+    fn load(dim: usize, heads: usize, vb: VarBuilder, precision: Precision) -> candle_core::Result<Self> {
         Ok(Self {
-            query: linear(dim, dim, vb.pp("q_proj"))?,
-            key: linear_no_bias(dim, dim, vb.pp("k_proj"))?,
-            value: linear(dim, dim, vb.pp("v_proj"))?,
-            out: linear(dim, dim, vb.pp("out_proj"))?,
+            query: Linear::load(&vb.pp("q_proj"), dim, dim, true, precision)?,
+            key: Linear::load(&vb.pp("k_proj"), dim, dim, false, precision)?,
+            value: Linear::load(&vb.pp("v_proj"), dim, dim, true, precision)?,
+            out: Linear::load(&vb.pp("out_proj"), dim, dim, true, precision)?,
             heads,
         })
     }
@@ -88,20 +90,21 @@ pub(super) struct DecodeState {
 }
 
 impl CachedDecoder {
-    /// Loads from the model's root (`model.decoder.*` below it).
-    pub(super) fn load(vb: &VarBuilder, config: &Config) -> candle_core::Result<Self> {
+    /// Loads from the model's root (`model.decoder.*` below it), with the layers' weights at `precision`: a step
+    /// computes one token, so it is bound by reading them (see [`Linear`]).
+    pub(super) fn load(vb: &VarBuilder, config: &Config, precision: Precision) -> candle_core::Result<Self> {
         let vb = vb.pp("model.decoder");
         let (dim, heads) = (config.d_model, config.decoder_attention_heads);
         let blocks = (0..config.decoder_layers)
             .map(|i| {
                 let vb = vb.pp(format!("layers.{i}"));
                 Ok(Block {
-                    self_attn: Attention::load(dim, heads, vb.pp("self_attn"))?,
+                    self_attn: Attention::load(dim, heads, vb.pp("self_attn"), precision)?,
                     self_ln: layer_norm(dim, vb.pp("self_attn_layer_norm"))?,
-                    cross_attn: Attention::load(dim, heads, vb.pp("encoder_attn"))?,
+                    cross_attn: Attention::load(dim, heads, vb.pp("encoder_attn"), precision)?,
                     cross_ln: layer_norm(dim, vb.pp("encoder_attn_layer_norm"))?,
-                    fc1: linear(dim, dim * 4, vb.pp("fc1"))?,
-                    fc2: linear(dim * 4, dim, vb.pp("fc2"))?,
+                    fc1: Linear::load(&vb.pp("fc1"), dim, dim * 4, true, precision)?,
+                    fc2: Linear::load(&vb.pp("fc2"), dim * 4, dim, true, precision)?,
                     mlp_ln: layer_norm(dim, vb.pp("final_layer_norm"))?,
                 })
             })

@@ -122,6 +122,8 @@ async fn a_spoken_request_reaches_the_state_comes_back_as_audio_and_the_caller_i
     for stage in ["stt_ms", "agent_ms", "tts_first_ms", "vad_end_to_first_audio_ms", "speech_end_to_first_audio_ms"] {
         assert!(timing[stage].as_f64().is_some_and(|ms| ms >= 0.0), "{stage}: {timing}");
     }
+    // Its transcript (read right above) was started when the caller paused, before the pause ended the utterance.
+    assert_eq!(timing["stt_started_at_pause"], true, "{timing}");
 
     // The same number again, written another way: greeted by name, in audio Whisper can read back.
     let mut phone = PhoneClient::connect(&server.url(), None).await.unwrap();

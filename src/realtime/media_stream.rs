@@ -259,6 +259,8 @@ async fn call(socket: WebSocket, state: AppState, voice: Voice) {
                     Some(VadEvent::SpeechEnded { samples, trailing_silence_ms }) => {
                         session.utterance(samples, trailing_silence_ms)
                     }
+                    Some(VadEvent::Paused { samples }) => session.paused(samples),
+                    Some(VadEvent::Resumed) => session.resumed(),
                     None => {}
                 }
             }

@@ -5,6 +5,9 @@
 //! otherwise the planner keeps only what was heard (once, when that is known). It hangs up after a goodbye and
 //! hands the call to the office when asked.
 //!
+//! Transcription starts when the caller pauses ([`VoiceSession::paused`]): if the pause turns out to end the
+//! utterance, the transcript is ready or nearly so when the turn is over, instead of starting then.
+//!
 //! The transport is a codec at the edge: it implements [`CallAudio`] (play frames with a mark, clear, hang up) and
 //! [`CallControl`] (transfer), and feeds the session speech starts, ended utterances, played marks and key presses.
 
@@ -19,8 +22,9 @@ use tracing::{warn, Instrument, Span};
 
 use super::voice::{sentences, speak_frames, PHONE_RATE, STT_RATE};
 use crate::agent::{AgentPlanner, Reply};
+use crate::inference::InferenceError;
 use crate::speech::audio::resample;
-use crate::speech::Voice;
+use crate::speech::{SttHandle, Transcript, Voice};
 
 /// Utterances waiting for the session's task before new ones are dropped.
 const UTTERANCE_QUEUE: usize = 4;
@@ -49,6 +53,31 @@ pub struct VoiceSession {
     playback: Arc<Mutex<Playback>>,
     jobs: mpsc::Sender<Job>,
     task: JoinHandle<()>,
+    stt: SttHandle,
+    /// The transcript started at the current utterance's latest pause.
+    ahead: Mutex<Option<Ahead>>,
+}
+
+/// A transcript started at a pause, before it was known whether the pause ends the utterance.
+struct Ahead {
+    /// Samples of the utterance when it started; its speech had ended before them.
+    len: usize,
+    transcript: JoinHandle<Result<Transcript, InferenceError>>,
+}
+
+/// A transcript nobody will use is dropped from the Whisper thread's queue (or, if already running, finishes unread).
+impl Drop for Ahead {
+    fn drop(&mut self) {
+        self.transcript.abort();
+    }
+}
+
+impl Ahead {
+    /// The transcript, if the utterance that ended (`samples` long, the last `trailing` of them silence) is the one
+    /// transcribed, with only silence added since.
+    fn fits(&self, samples: usize, trailing: usize) -> bool {
+        samples.saturating_sub(trailing) <= self.len && self.len <= samples
+    }
 }
 
 impl VoiceSession {
@@ -64,19 +93,39 @@ impl VoiceSession {
         planner.hold_exchanges();
         let playback = Arc::new(Mutex::new(Playback { generation: 0, sent: Vec::new(), audio }));
         let (jobs, rx) = mpsc::channel(UTTERANCE_QUEUE);
+        let stt = voice.stt.clone();
         let task = tokio::spawn(call_task(planner, voice, playback.clone(), control, rx).instrument(span));
         let _ = jobs.try_send(Job::Greet);
-        Self { playback, jobs, task }
+        Self { playback, jobs, task, stt, ahead: Mutex::new(None) }
     }
 
     /// The caller started speaking: a barge-in if the agent is talking.
     pub fn speech_started(&self) {
+        self.ahead.lock().unwrap_or_else(|e| e.into_inner()).take();
         barge_in(&self.playback, &self.jobs);
+    }
+
+    /// The caller paused in an utterance (8 kHz samples so far): its transcript starts now, in case the pause ends
+    /// it. A transcript started at an earlier pause of the same utterance is no longer wanted.
+    pub fn paused(&self, samples: Vec<f32>) {
+        let stt = self.stt.clone();
+        let len = samples.len();
+        let transcript =
+            tokio::spawn(async move { stt.transcribe_ahead(resample(&samples, PHONE_RATE, STT_RATE)).await });
+        *self.ahead.lock().unwrap_or_else(|e| e.into_inner()) = Some(Ahead { len, transcript });
+    }
+
+    /// The caller went on after the pause: its transcript is not wanted.
+    pub fn resumed(&self) {
+        self.ahead.lock().unwrap_or_else(|e| e.into_inner()).take();
     }
 
     /// The caller finished an utterance (8 kHz samples) after `trailing_silence_ms` of silence.
     pub fn utterance(&self, samples: Vec<f32>, trailing_silence_ms: u32) {
-        let job = Job::Utterance { samples, ended: Instant::now(), trailing_silence_ms };
+        let trailing = trailing_silence_ms as usize * PHONE_RATE as usize / 1000;
+        let ahead = self.ahead.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let ahead = ahead.filter(|a| a.fits(samples.len(), trailing));
+        let job = Job::Utterance { samples, ended: Instant::now(), trailing_silence_ms, ahead };
         if self.jobs.try_send(job).is_err() {
             warn!("the caller is talking faster than the agent answers; utterance dropped");
         }
@@ -134,8 +183,8 @@ enum Job {
     /// Greet the caller.
     Greet,
     /// Transcribe and answer an utterance (8 kHz samples); `ended` is when the VAD decided it ended,
-    /// `trailing_silence_ms` how much silence that took.
-    Utterance { samples: Vec<f32>, ended: Instant, trailing_silence_ms: u32 },
+    /// `trailing_silence_ms` how much silence that took, `ahead` its transcript started at that pause.
+    Utterance { samples: Vec<f32>, ended: Instant, trailing_silence_ms: u32, ahead: Option<Ahead> },
     /// The caller barged in having heard only `heard` of the last reply; `unheard` are its sentences not yet
     /// played, the cut one first.
     Heard { heard: String, unheard: Vec<String> },
@@ -207,11 +256,17 @@ async fn call_task(
                     planner.heard(&earlier.heard);
                 }
             }
-            Job::Utterance { samples, ended, trailing_silence_ms } => {
+            Job::Utterance { samples, ended, trailing_silence_ms, ahead } => {
                 let speech_ms = samples.len() as f64 * 1000.0 / PHONE_RATE as f64;
-                let wide = resample(&samples, PHONE_RATE, STT_RATE);
                 let t = Instant::now();
-                let transcript = match voice.stt.transcribe(wide).await {
+                let started_ahead = ahead.is_some();
+                let transcript = match ahead {
+                    Some(mut ahead) => {
+                        (&mut ahead.transcript).await.unwrap_or_else(|e| Err(InferenceError::Invalid(e.to_string())))
+                    }
+                    None => voice.stt.transcribe(resample(&samples, PHONE_RATE, STT_RATE)).await,
+                };
+                let transcript = match transcript {
                     Ok(t) => t,
                     Err(e) => {
                         warn!(error = %e, "speech-to-text failed; utterance skipped");
@@ -264,6 +319,7 @@ async fn call_task(
                         "speech_ms": speech_ms,
                         "vad_silence_ms": trailing_silence_ms,
                         "stt_ms": stt_ms,
+                        "stt_started_at_pause": started_ahead,
                         "stt_encode_ms": transcript.encode_ms,
                         "stt_decode_ms": transcript.decode_ms,
                         "agent_ms": agent_ms,

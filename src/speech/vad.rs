@@ -57,7 +57,16 @@ pub enum VadEvent {
     /// The utterance ended: its samples (with the frames before the start that were kept as lead-in), and how
     /// much silence after the last voiced frame it took to decide, in milliseconds.
     SpeechEnded { samples: Vec<f32>, trailing_silence_ms: u32 },
+    /// The caller has paused for [`PAUSE_MS`] in an utterance long enough to keep: the utterance so far. Should this
+    /// pause end the turn, `SpeechEnded` carries the same samples and more silence, so its transcript can be started
+    /// now.
+    Paused { samples: Vec<f32> },
+    /// The caller went on after a reported pause: it did not end the utterance.
+    Resumed,
 }
+
+/// Silence after which a pause is reported ([`VadEvent::Paused`]).
+pub const PAUSE_MS: u32 = 120;
 
 /// Frames kept from before the start, so the first syllable is not clipped.
 const LEAD_IN_FRAMES: usize = 20;
@@ -82,6 +91,8 @@ pub struct Vad {
     turn: Option<SmartTurn>,
     /// The silence (ms) at which Smart Turn was last asked about the current pause.
     asked_at: Option<u32>,
+    /// Whether the current pause was reported ([`VadEvent::Paused`]).
+    pause_reported: bool,
 }
 
 impl Vad {
@@ -101,6 +112,7 @@ impl Vad {
             silero_speech: false,
             turn: None,
             asked_at: None,
+            pause_reported: false,
         }
     }
 
@@ -191,6 +203,7 @@ impl Vad {
             return None;
         }
         self.utterance.extend_from_slice(frame);
+        let resumed = voiced && std::mem::take(&mut self.pause_reported);
         if voiced {
             self.silent_run = 0;
             self.asked_at = None;
@@ -203,12 +216,21 @@ impl Vad {
             self.speaking = false;
             self.voiced_run = 0;
             self.asked_at = None;
+            self.pause_reported = false;
             let trailing_silence_ms = self.silent_run;
             let samples = std::mem::take(&mut self.utterance);
             if self.voiced_ms < self.config.min_speech_ms {
                 return None;
             }
             return Some(VadEvent::SpeechEnded { samples, trailing_silence_ms });
+        }
+        if resumed {
+            return Some(VadEvent::Resumed);
+        }
+        let pause_began = !voiced && self.silent_run >= PAUSE_MS && self.silent_run < PAUSE_MS + frame_ms;
+        if pause_began && self.voiced_ms >= self.config.min_speech_ms {
+            self.pause_reported = true;
+            return Some(VadEvent::Paused { samples: self.utterance.clone() });
         }
         None
     }
@@ -237,16 +259,26 @@ mod tests {
         let events = feed(&mut vad, &tone(1000, 0.3)).await;
         assert_eq!(events, vec![VadEvent::SpeechStarted]);
         assert!(vad.speaking());
-        // A pause shorter than the silence setting does not end it.
-        assert!(feed(&mut vad, &vec![0.0; 8 * 200]).await.is_empty());
-        assert!(feed(&mut vad, &tone(500, 0.3)).await.is_empty());
+        // A pause shorter than the silence setting does not end it: it is reported once, with the utterance so far,
+        // and so is the caller going on.
+        match feed(&mut vad, &vec![0.0; 8 * 200]).await.as_slice() {
+            [VadEvent::Paused { samples }] => {
+                let secs = samples.len() as f32 / 8000.0;
+                assert!((1.1..1.5).contains(&secs), "1 s of speech, the lead-in and {PAUSE_MS} ms of pause: {secs}");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(feed(&mut vad, &tone(500, 0.3)).await, vec![VadEvent::Resumed]);
         let events = feed(&mut vad, &vec![0.0; 8 * 600]).await;
         match events.as_slice() {
-            [VadEvent::SpeechEnded { samples, trailing_silence_ms }] => {
+            [VadEvent::Paused { samples: so_far }, VadEvent::SpeechEnded { samples, trailing_silence_ms }] => {
                 assert_eq!(*trailing_silence_ms, 400);
                 // 1.7 s of speech and pause, the lead-in, and the trailing silence.
                 let secs = samples.len() as f32 / 8000.0;
                 assert!((1.9..2.4).contains(&secs), "{secs}");
+                // The pause that ended it was reported with the same samples, less the silence after the report.
+                assert_eq!(so_far[..], samples[..so_far.len()]);
+                assert_eq!(samples.len() - so_far.len(), (400 - PAUSE_MS as usize) * 8);
             }
             other => panic!("{other:?}"),
         }

@@ -116,3 +116,41 @@ impl Module for Linear {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::{DType, Device};
+    use std::collections::HashMap;
+
+    /// A layer of `in_dim` inputs from seeded random weights, at `precision`.
+    fn layer(in_dim: usize, bias: bool, precision: Precision) -> Linear {
+        let device = Device::Cpu;
+        let mut tensors = HashMap::new();
+        tensors.insert("weight".to_string(), Tensor::randn(0f32, 0.05, (48, in_dim), &device).unwrap());
+        tensors.insert("bias".to_string(), Tensor::randn(0f32, 0.1, 48, &device).unwrap());
+        let vb = VarBuilder::from_tensors(tensors, DType::F32, &device);
+        Linear::load(&vb, in_dim, 48, bias, precision).unwrap()
+    }
+
+    #[test]
+    fn int8_weights_give_the_f32_product_padded_or_not_with_or_without_bias() {
+        let device = Device::Cpu;
+        // 384 is padded to 512; 512 is whole blocks.
+        for in_dim in [384, 512] {
+            for bias in [true, false] {
+                let x = Tensor::randn(0f32, 1.0, (1, 5, in_dim), &device).unwrap();
+                let exact = layer(in_dim, bias, Precision::F32);
+                // The same weight and bias at int8.
+                let Weight::F32(weight_t) = &exact.weight else { unreachable!("loaded at f32") };
+                let int8 = Linear::new(weight_t.t().unwrap(), exact.bias.clone(), Precision::Int8).unwrap();
+                let want = exact.forward(&x).unwrap();
+                let got = int8.forward(&x).unwrap();
+                assert_eq!(got.dims(), [1, 5, 48]);
+                let err = (&want - &got).unwrap().abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+                let scale = want.abs().unwrap().max_all().unwrap().to_scalar::<f32>().unwrap();
+                assert!(err < 0.03 * scale, "in {in_dim}, bias {bias}: off by {err} of {scale}");
+            }
+        }
+    }
+}

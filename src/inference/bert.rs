@@ -63,10 +63,10 @@ impl BertEncoder {
                 let s = l.pp("attention.self");
                 Ok(Layer {
                     qkv: Linear::load_fused(&[s.pp("query"), s.pp("key"), s.pp("value")], h, h, precision)?,
-                    attn_out: Linear::load_fused(&[l.pp("attention.output.dense")], h, h, precision)?,
+                    attn_out: Linear::load(&l.pp("attention.output.dense"), h, h, true, precision)?,
                     attn_norm: Norm::load(l.pp("attention.output.LayerNorm"), h, c.layer_norm_eps)?,
-                    intermediate: Linear::load_fused(&[l.pp("intermediate.dense")], h, c.intermediate_size, precision)?,
-                    output: Linear::load_fused(&[l.pp("output.dense")], c.intermediate_size, h, precision)?,
+                    intermediate: Linear::load(&l.pp("intermediate.dense"), h, c.intermediate_size, true, precision)?,
+                    output: Linear::load(&l.pp("output.dense"), c.intermediate_size, h, true, precision)?,
                     out_norm: Norm::load(l.pp("output.LayerNorm"), h, c.layer_norm_eps)?,
                 })
             })

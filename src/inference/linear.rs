@@ -123,14 +123,13 @@ mod tests {
     use candle_core::{DType, Device};
     use std::collections::HashMap;
 
-    /// A layer of `in_dim` inputs from seeded random weights, at `precision`.
-    fn layer(in_dim: usize, bias: bool, precision: Precision) -> Linear {
+    /// Random weights for a layer of `in_dim` inputs and 48 outputs.
+    fn weights(in_dim: usize) -> VarBuilder<'static> {
         let device = Device::Cpu;
         let mut tensors = HashMap::new();
         tensors.insert("weight".to_string(), Tensor::randn(0f32, 0.05, (48, in_dim), &device).unwrap());
         tensors.insert("bias".to_string(), Tensor::randn(0f32, 0.1, 48, &device).unwrap());
-        let vb = VarBuilder::from_tensors(tensors, DType::F32, &device);
-        Linear::load(&vb, in_dim, 48, bias, precision).unwrap()
+        VarBuilder::from_tensors(tensors, DType::F32, &device)
     }
 
     #[test]
@@ -140,10 +139,9 @@ mod tests {
         for in_dim in [384, 512] {
             for bias in [true, false] {
                 let x = Tensor::randn(0f32, 1.0, (1, 5, in_dim), &device).unwrap();
-                let exact = layer(in_dim, bias, Precision::F32);
-                // The same weight and bias at int8.
-                let Weight::F32(weight_t) = &exact.weight else { unreachable!("loaded at f32") };
-                let int8 = Linear::new(weight_t.t().unwrap(), exact.bias.clone(), Precision::Int8).unwrap();
+                let vb = weights(in_dim);
+                let exact = Linear::load(&vb, in_dim, 48, bias, Precision::F32).unwrap();
+                let int8 = Linear::load(&vb, in_dim, 48, bias, Precision::Int8).unwrap();
                 let want = exact.forward(&x).unwrap();
                 let got = int8.forward(&x).unwrap();
                 assert_eq!(got.dims(), [1, 5, 48]);

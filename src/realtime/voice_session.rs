@@ -101,7 +101,7 @@ impl VoiceSession {
 
     /// The caller started speaking: a barge-in if the agent is talking.
     pub fn speech_started(&self) {
-        self.ahead.lock().unwrap_or_else(|e| e.into_inner()).take();
+        self.take_ahead();
         barge_in(&self.playback, &self.jobs);
     }
 
@@ -115,16 +115,20 @@ impl VoiceSession {
         *self.ahead.lock().unwrap_or_else(|e| e.into_inner()) = Some(Ahead { len, transcript });
     }
 
+    /// The transcript started at the latest pause, leaving none.
+    fn take_ahead(&self) -> Option<Ahead> {
+        self.ahead.lock().unwrap_or_else(|e| e.into_inner()).take()
+    }
+
     /// The caller went on after the pause: its transcript is not wanted.
     pub fn resumed(&self) {
-        self.ahead.lock().unwrap_or_else(|e| e.into_inner()).take();
+        self.take_ahead();
     }
 
     /// The caller finished an utterance (8 kHz samples) after `trailing_silence_ms` of silence.
     pub fn utterance(&self, samples: Vec<f32>, trailing_silence_ms: u32) {
         let trailing = trailing_silence_ms as usize * PHONE_RATE as usize / 1000;
-        let ahead = self.ahead.lock().unwrap_or_else(|e| e.into_inner()).take();
-        let ahead = ahead.filter(|a| a.fits(samples.len(), trailing));
+        let ahead = self.take_ahead().filter(|a| a.fits(samples.len(), trailing));
         let job = Job::Utterance { samples, ended: Instant::now(), trailing_silence_ms, ahead };
         if self.jobs.try_send(job).is_err() {
             warn!("the caller is talking faster than the agent answers; utterance dropped");

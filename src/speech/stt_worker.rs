@@ -31,15 +31,18 @@ impl SttHandle {
 
     /// Transcribes 16 kHz samples.
     pub async fn transcribe(&self, pcm: Vec<f32>) -> Result<Transcript, InferenceError> {
-        let span = tracing::info_span!("stt", model = %self.model, secs = pcm.len() as f64 / 16_000.0);
-        tracing::Instrument::instrument(self.worker.call(pcm, Lane::Now), span).await
+        self.call(pcm, Lane::Now).await
     }
 
     /// Transcribes 16 kHz samples when no transcription a caller is waiting on is queued: for a transcript that
     /// may not be needed (an utterance that might go on after a pause).
     pub async fn transcribe_ahead(&self, pcm: Vec<f32>) -> Result<Transcript, InferenceError> {
-        let span = tracing::info_span!("stt.ahead", model = %self.model, secs = pcm.len() as f64 / 16_000.0);
-        tracing::Instrument::instrument(self.worker.call(pcm, Lane::Background), span).await
+        self.call(pcm, Lane::Background).await
+    }
+
+    async fn call(&self, pcm: Vec<f32>, lane: Lane) -> Result<Transcript, InferenceError> {
+        let span = tracing::info_span!("stt", model = %self.model, secs = pcm.len() as f64 / 16_000.0, lane = ?lane);
+        tracing::Instrument::instrument(self.worker.call(pcm, lane), span).await
     }
 
     /// The model's name in the manifest.

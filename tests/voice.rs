@@ -19,6 +19,7 @@ use tourdesk::memory::{MetadataFilter, Scope};
 use tourdesk::realtime::twilio::SignatureCheck;
 use tourdesk::realtime::voice::{phone_audio, sentences};
 use tourdesk::realtime::voice_session::{CallAudio, CallControl, VoiceSession};
+use tourdesk::speech::word_errors::word_error_rate;
 use tourdesk::speech::{EspeakTts, SttHandle};
 
 struct Server {
@@ -125,7 +126,7 @@ async fn a_spoken_request_reaches_the_state_comes_back_as_audio_and_the_caller_i
     // Its transcript (read right above) was started when the caller paused, before the pause ended the utterance.
     assert_eq!(timing["stt_started_at_pause"], true, "{timing}");
 
-    // The same number again, written another way: greeted by name, in audio Whisper can read back.
+    // The same number again, written another way: greeted by name.
     let mut phone = PhoneClient::connect(&server.url(), None).await.unwrap();
     assert!(phone.start("CAsecondcall", "+15552010001").await);
     let greeting = phone.reply(WAIT, QUIET, true, false).await;
@@ -133,12 +134,15 @@ async fn a_spoken_request_reaches_the_state_comes_back_as_audio_and_the_caller_i
     // Read back with Whisper base: tiny.en hears a name over the phone line less reliably than a caller does.
     let base = tourdesk::models::ModelStore::new(common::models_dir()).unwrap().resolve("whisper-base").unwrap();
     let listener = SttHandle::spawn(base, tourdesk::realtime::voice::STT_HINT.into()).await.unwrap();
-    let spoken = listener.transcribe(wide).await.unwrap().text.to_lowercase();
-    assert!(spoken.contains("maria") && spoken.contains("welcome back"), "greeting heard as: {spoken}");
+    let spoken = listener.transcribe(wide).await.unwrap().text;
     hang_up(&mut phone).await;
     let rec = server.recording("CAsecondcall");
     let greeting = events(&rec, "reply").next().unwrap()["text"].as_str().unwrap().to_string();
-    assert!(greeting.contains("Maria") && greeting.contains("Hudson 360"), "{greeting}");
+    assert!(greeting.starts_with("Welcome back") && greeting.contains("Maria") && greeting.contains("Hudson 360"));
+    // What was played is that greeting: Whisper reads it back with few errors. (Piper varies its voice from call to
+    // call; now and then a name alone comes back misheard, "Maria" as "Berea", so the whole greeting is scored.)
+    let errors = word_error_rate(&greeting, &spoken);
+    assert!(errors <= 0.15, "greeting {greeting:?} heard as {spoken:?}: {:.0} % word errors", errors * 100.0);
     server.shutdown().await;
 }
 

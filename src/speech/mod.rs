@@ -14,6 +14,7 @@ mod tts;
 pub mod vad;
 mod whisper;
 mod whisper_decoder;
+pub mod word_errors;
 
 pub use piper::PiperTts;
 pub use stt_worker::SttHandle;

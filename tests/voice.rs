@@ -17,7 +17,7 @@ use tourdesk::bench::phone::{PhoneClient, ServerEvent};
 use tourdesk::inference::ApiKey;
 use tourdesk::memory::{MetadataFilter, Scope};
 use tourdesk::realtime::twilio::SignatureCheck;
-use tourdesk::realtime::voice::{phone_audio, sentences};
+use tourdesk::realtime::voice::{phone_audio, speech_pieces};
 use tourdesk::realtime::voice_session::{CallAudio, CallControl, VoiceSession};
 use tourdesk::speech::word_errors::word_error_rate;
 use tourdesk::speech::{EspeakTts, SttHandle};
@@ -146,8 +146,9 @@ async fn a_spoken_request_reaches_the_state_comes_back_as_audio_and_the_caller_i
     server.shutdown().await;
 }
 
-/// A call in the middle of an answer of several sentences: the greeting and a first answer heard in full, then the
-/// pet policy asked for; its reply has arrived and only its first sentence has played (its mark echoed).
+/// A call in the middle of an answer of several pieces (sentences, the first from its first clause): the greeting and
+/// a first answer heard in full, then the pet policy asked for; its reply has arrived and only its first piece has
+/// played (its mark echoed).
 async fn mid_answer(
     server: &Server,
     call_sid: &str,
@@ -189,14 +190,14 @@ async fn barge_in_clears_the_agents_audio_and_only_what_was_heard_is_remembered(
 
     let rec = server.recording("CAbargein");
     let said_text = events(&rec, "reply").nth(2).unwrap()["text"].as_str().unwrap().to_string();
-    let parts = sentences(&said_text);
+    let parts = speech_pieces(&said_text);
     let heard = events(&rec, "barge_in").next().expect("barge-in recorded")["heard"].as_str().unwrap().to_string();
-    assert_eq!(heard, parts[0], "only the played sentence was heard");
+    assert_eq!(heard, parts[0], "only the played piece was heard");
     let scope = Scope { user_id: Some("+15552010002".into()), ..Scope::default() };
     // The call's log holds what the caller heard of the agent; memory holds none of the agent's words.
     let logged = server.memory.memory().messages().list(&scope, None).await.unwrap();
     let agent_said: Vec<&str> = logged.iter().filter(|m| m.role == "assistant").map(|m| m.content.as_str()).collect();
-    assert!(agent_said.contains(&parts[0].as_str()), "the heard sentence is logged on its own: {agent_said:?}");
+    assert!(agent_said.contains(&parts[0].as_str()), "the heard piece is logged on its own: {agent_said:?}");
     assert!(!agent_said.contains(&said_text.as_str()), "the whole reply was never heard: {agent_said:?}");
     let memories = server.memory.memory().get_all(&scope, &MetadataFilter::All, 100).await.unwrap();
     assert!(memories.iter().all(|m| m.role.as_deref() != Some("assistant")), "{memories:?}");

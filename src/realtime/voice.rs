@@ -62,9 +62,49 @@ pub fn sentences(text: &str) -> Vec<String> {
     out
 }
 
+/// Words a clause needs before the first sentence is split after it, and the words that must follow it.
+const FIRST_CLAUSE_WORDS: (usize, usize) = (2, 3);
+
+/// The pieces a reply is spoken in: its [`sentences`], the first split after its first clause ("Got it," then "a
+/// two-bedroom at Hudson 360.") when both sides are a few words long. The first piece is what the caller waits for
+/// after they stop, and a short clause is synthesized in a fraction of a sentence's time; the rest is synthesized
+/// while it plays.
+pub fn speech_pieces(text: &str) -> Vec<String> {
+    let mut out = sentences(text);
+    let Some(first) = out.first() else { return out };
+    let words = |s: &str| s.split_whitespace().count();
+    let split = first.match_indices([',', ';', ':']).map(|(i, _)| i + 1).find(|&end| {
+        first[end..].starts_with(' ')
+            && words(&first[..end]) >= FIRST_CLAUSE_WORDS.0
+            && words(&first[end..]) >= FIRST_CLAUSE_WORDS.1
+    });
+    if let Some(end) = split {
+        let (clause, rest) = first.split_at(end);
+        let pieces = [clause.trim().to_string(), rest.trim().to_string()];
+        out.splice(0..1, pieces);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_first_sentence_is_spoken_from_its_first_clause() {
+        assert_eq!(
+            speech_pieces("Got it, a two-bedroom at Hudson 360. Will any pets be moving in with you?"),
+            ["Got it,", "a two-bedroom at Hudson 360.", "Will any pets be moving in with you?"]
+        );
+        // Too short a clause, or too little after it, stays whole; later sentences are never split.
+        assert_eq!(speech_pieces("Sure, that works, see you then."), ["Sure, that works,", "see you then."]);
+        assert_eq!(
+            speech_pieces("Welcome back to Harborline Leasing, Maria! Hi, how are you?"),
+            ["Welcome back to Harborline Leasing, Maria!", "Hi, how are you?"]
+        );
+        assert_eq!(speech_pieces("Yes, at 4."), ["Yes, at 4."]);
+        assert!(speech_pieces("").is_empty());
+    }
 
     #[test]
     fn replies_split_into_sentences() {

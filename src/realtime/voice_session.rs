@@ -20,7 +20,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tracing::{warn, Instrument, Span};
 
-use super::voice::{sentences, speak_frames, PHONE_RATE, STT_RATE};
+use super::voice::{speak_frames, speech_pieces, PHONE_RATE, STT_RATE};
 use crate::agent::{AgentPlanner, Reply};
 use crate::inference::InferenceError;
 use crate::speech::audio::resample;
@@ -459,9 +459,10 @@ struct Spoken {
     cut_off: bool,
 }
 
-/// Synthesizes `text` sentence by sentence and sends each as frames plus a mark, stopping at a barge-in.
+/// Synthesizes `text` piece by piece ([`speech_pieces`]: its sentences, the first from its first clause) and sends each
+/// as frames plus a mark, stopping at a barge-in.
 async fn speak(voice: &Voice, playback: &Arc<Mutex<Playback>>, text: &str, turn: usize) -> Spoken {
-    speak_sentences(voice, playback, sentences(text), turn, &format!("turn{turn}")).await
+    speak_sentences(voice, playback, speech_pieces(text), turn, &format!("turn{turn}")).await
 }
 
 /// Speaks `sentences` of reply `turn`, each followed by a mark named `{marks}-{i}`, stopping at a barge-in.

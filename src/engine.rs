@@ -19,7 +19,7 @@ use crate::speech::silero::SileroVad;
 use crate::speech::smart_turn::SmartTurn;
 use crate::speech::vad::VadConfig;
 use crate::speech::Voice;
-use crate::speech::{EspeakTts, PiperTts, SttHandle, TextToSpeech};
+use crate::speech::{EspeakTts, PhraseCache, PiperTts, SttHandle, TextToSpeech, DEFAULT_PHRASE_CACHE_BYTES};
 
 fn invalid(e: crate::config::ConfigError) -> InferenceError {
     InferenceError::Invalid(e.to_string())
@@ -121,8 +121,14 @@ pub async fn load_silero(store: &ModelStore) -> Result<SileroVad, InferenceError
 
 /// The voice `tts_voice` names: a Piper voice of the manifest (`piper-joe`), else an espeak-ng voice (`en-us`).
 /// A Piper voice that cannot load (not fetched, no ONNX Runtime) falls back to espeak-ng's `en-us`, with a warning
-/// that says how to get it.
+/// that says how to get it. Either keeps the phrases it has spoken ([`PhraseCache`]).
 pub async fn agent_voice(settings: &Settings, store: &ModelStore) -> Result<Arc<dyn TextToSpeech>, InferenceError> {
+    let voice = bare_agent_voice(settings, store).await?;
+    Ok(Arc::new(PhraseCache::new(voice, DEFAULT_PHRASE_CACHE_BYTES)))
+}
+
+/// [`agent_voice`] without its phrase cache.
+async fn bare_agent_voice(settings: &Settings, store: &ModelStore) -> Result<Arc<dyn TextToSpeech>, InferenceError> {
     let piper = store.manifest().model(&settings.tts_voice).ok().filter(|spec| spec.role == "tts").cloned();
     let espeak_voice = match piper {
         Some(spec) => match load_piper(store, &spec.name).await {

@@ -88,6 +88,25 @@ async fn piper_phonemizes_as_piper_does_and_whisper_hears_its_speech_word_for_wo
     assert!(heard.contains("thanks for calling") && heard.contains("friday"), "{heard}");
 }
 
+/// Piper varies its voice each time it speaks; through the phrase cache a sentence is synthesized once and the same
+/// audio comes back, while another sentence is still synthesized.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_phrase_cache_speaks_a_repeated_sentence_without_synthesizing_it_again() {
+    use tourdesk::speech::{PhraseCache, TextToSpeech, DEFAULT_PHRASE_CACHE_BYTES};
+    let piper = std::sync::Arc::new(piper().await);
+    let question = "When are you hoping to move in?";
+    let first = piper.synthesize(question).await.unwrap();
+    assert_ne!(piper.synthesize(question).await.unwrap(), first, "Piper alone varies from one time to the next");
+
+    let cached = PhraseCache::new(piper.clone(), DEFAULT_PHRASE_CACHE_BYTES);
+    let once = cached.synthesize(question).await.unwrap();
+    assert_eq!(cached.synthesize(question).await.unwrap(), once, "the second time is the kept audio");
+    let other = cached.synthesize("Will any pets be moving in with you?").await.unwrap();
+    assert_ne!(other, once);
+    let heard = transcribe("whisper-base", &resample(&once.samples, once.rate, 16_000));
+    assert_eq!(heard.to_lowercase(), question.to_lowercase(), "the kept audio is the sentence");
+}
+
 #[tokio::test]
 async fn a_missing_voice_says_how_to_fetch_it() {
     let empty = tempfile::tempdir().unwrap();

@@ -6,6 +6,7 @@ mod espeak;
 mod mel;
 pub mod mulaw;
 mod phonemes;
+mod phrase_cache;
 mod piper;
 pub mod silero;
 pub mod smart_turn;
@@ -16,6 +17,7 @@ mod whisper;
 mod whisper_decoder;
 pub mod word_errors;
 
+pub use phrase_cache::{PhraseCache, DEFAULT_PHRASE_CACHE_BYTES};
 pub use piper::PiperTts;
 pub use stt_worker::SttHandle;
 pub use tts::{EspeakTts, TextToSpeech};

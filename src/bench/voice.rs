@@ -160,7 +160,7 @@ pub async fn voice_bench(
     let said: Vec<String> = SCRIPT
         .iter()
         .flat_map(|(first, rest)| std::iter::once(*first).chain(rest.map(|(_, second)| second)))
-        .flat_map(|text| words(text))
+        .flat_map(words)
         .collect();
     let (mut errors, mut reference) = (0, 0);
     for call in 0..calls {

@@ -103,8 +103,10 @@ async fn the_phrase_cache_speaks_a_repeated_sentence_without_synthesizing_it_aga
     assert_eq!(cached.synthesize(question).await.unwrap(), once, "the second time is the kept audio");
     let other = cached.synthesize("Will any pets be moving in with you?").await.unwrap();
     assert_ne!(other, once);
+    // One word in 40 syntheses of this sentence came back misheard ("move then"), so at most one error of seven.
     let heard = transcribe("whisper-base", &resample(&once.samples, once.rate, 16_000));
-    assert_eq!(heard.to_lowercase(), question.to_lowercase(), "the kept audio is the sentence");
+    let errors = tourdesk::speech::word_errors::word_error_rate(question, &heard);
+    assert!(errors <= 0.15, "the kept audio is the sentence: heard {heard:?}");
 }
 
 #[tokio::test]

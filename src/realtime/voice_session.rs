@@ -465,7 +465,8 @@ async fn speak(voice: &Voice, playback: &Arc<Mutex<Playback>>, text: &str, turn:
     speak_sentences(voice, playback, speech_pieces(text), turn, &format!("turn{turn}")).await
 }
 
-/// Speaks `sentences` of reply `turn`, each followed by a mark named `{marks}-{i}`, stopping at a barge-in.
+/// Speaks `sentences` (the pieces of reply `turn`, see [`speech_pieces`]), each followed by a mark named
+/// `{marks}-{i}`, stopping at a barge-in.
 async fn speak_sentences(
     voice: &Voice,
     playback: &Arc<Mutex<Playback>>,

@@ -14,8 +14,8 @@ use tourdesk::memory::{Memory, MemoryConfig};
 use tourdesk::models::{ModelDir, ModelStore};
 use tourdesk::realtime::voice::STT_HINT;
 use tourdesk::speech::vad::VadConfig;
-use tourdesk::speech::SttHandle;
 use tourdesk::speech::Voice;
+use tourdesk::speech::{PhraseCache, SttHandle, DEFAULT_PHRASE_CACHE_BYTES};
 
 /// The models folder the tests read: `TOURDESK_MODELS`, else the default cache folder.
 pub fn models_dir() -> PathBuf {
@@ -102,10 +102,12 @@ pub fn outbox_mailer(dir: &tempfile::TempDir) -> tourdesk::notify::Mailer {
 pub async fn voice() -> Voice {
     let store = ModelStore::new(models_dir()).unwrap();
     let whisper = store.resolve("whisper-tiny-en").unwrap();
+    // Loaded by itself, so that a missing voice fails here rather than falling back to espeak-ng as `serve` would;
+    // then kept behind the phrase cache, as `serve` keeps it.
     let tts = tourdesk::engine::load_piper(&store, "piper-joe").await.expect("`just models` fetches the Piper voice");
     Voice {
         stt: SttHandle::spawn(whisper, STT_HINT.into()).await.unwrap(),
-        tts: Arc::new(tts),
+        tts: Arc::new(PhraseCache::new(Arc::new(tts), DEFAULT_PHRASE_CACHE_BYTES)),
         vad: VadConfig::default(),
         silero: Some(tourdesk::engine::load_silero(&store).await.expect("`just models` fetches Silero VAD")),
         turn: None,

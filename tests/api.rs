@@ -238,6 +238,8 @@ async fn invalid_bodies_get_clear_4xx_errors_and_change_nothing() {
     let big = json!({"messages": [{"role": "user", "content": "a".repeat(200_000)}], "user_id": "u"});
     let resp = api.req(M::POST, "/memories").json(&big).send().await.unwrap();
     assert_eq!(resp.status(), 413);
+    // The rest of the body is never read, so the connection is not kept for the client's next request.
+    assert_eq!(resp.headers()["connection"], "close");
     let (_, listed) = api.call(M::GET, "/memories?user_id=u", None).await;
     assert_eq!(listed["results"], json!([]), "nothing was stored by the bad requests");
 }

@@ -4,6 +4,8 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
 use tower_http::limit::RequestBodyLimitLayer;
@@ -31,8 +33,19 @@ pub fn router(state: AppState) -> Router {
         .merge(api::routes(state.clone()))
         .merge(realtime::phone_routes())
         .layer(RequestBodyLimitLayer::new(MAX_BODY))
+        .layer(axum::middleware::map_response(close_after_refused_body))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// A body refused for its size is answered before it is read, and the server then drops the connection rather than
+/// read the rest. `Connection: close` tells the client so: without it, a client that had already written the whole
+/// body kept the connection for its next request, which then failed with the connection closed under it.
+async fn close_after_refused_body(mut response: Response) -> Response {
+    if response.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    response
 }
 
 /// Serves `state` on `listener` until `stop` resolves, then stops accepting, tells live sessions to finish their

@@ -57,11 +57,6 @@ impl WhisperStt {
     /// the domain's words (building names, "two bedroom") that biases recognition toward them; empty for none.
     /// The decoder's projections take the fastest precision this CPU runs ([`Precision::fastest`]).
     pub fn load(dir: &ModelDir, hint: &str) -> Result<Self, InferenceError> {
-        Self::load_with(dir, hint, Precision::fastest())
-    }
-
-    /// [`WhisperStt::load`] with the decoder's projections at `precision`.
-    pub fn load_with(dir: &ModelDir, hint: &str, precision: Precision) -> Result<Self, InferenceError> {
         let path = |f: &str| dir.path(f);
         for f in [CONVERTED_WEIGHTS, CONVERTED_CONFIG] {
             if !path(f).exists() {
@@ -78,7 +73,7 @@ impl WhisperStt {
         let vb = load_weights(&path(CONVERTED_WEIGHTS))?;
         // candle's encoder; our decoder, which caches self-attention (the weights are shared, not copied).
         let Whisper { encoder, .. } = Whisper::load(&vb, config.clone())?;
-        let decoder = CachedDecoder::load(&vb, &config, precision)?;
+        let decoder = CachedDecoder::load(&vb, &config, Precision::fastest())?;
         let mut prompt = vec![token(&tokenizer, w::SOT_TOKEN)?];
         // Multilingual models take a language and a task; English-only ones (vocab 51864) take neither.
         if config.vocab_size >= 51865 {

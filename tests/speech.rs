@@ -225,3 +225,39 @@ async fn smart_turn_matches_its_reference_outputs_and_hears_a_finished_sentence(
     let finished = turn.complete(whole).await.unwrap();
     assert!(finished > 0.5, "{finished}");
 }
+
+/// With Silero deciding what is speech, the silence that ends an utterance counts from when the voice stops, not
+/// from when Silero's probability has fallen (on this voice up to 180 ms later), on a line with noise under it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_utterance_ends_its_silence_after_the_voice_stops() {
+    use tourdesk::realtime::voice::{phone_audio, PHONE_RATE};
+    use tourdesk::speech::vad::{Vad, VadConfig, VadEvent};
+    let store = ModelStore::new(common::models_dir()).unwrap();
+    let silero = tourdesk::engine::load_silero(&store).await.unwrap();
+    let caller = tourdesk::speech::EspeakTts::new("en-us", 165);
+    let config = VadConfig::default();
+    let mut seed = 7u32;
+    for text in ["What is the pet policy?", "Hi, I'd like to tour Hudson 360, a two bedroom."] {
+        let mut audio = phone_audio(&caller, text).await.unwrap();
+        audio.extend(vec![0.0; PHONE_RATE as usize]);
+        // White noise at -50 dBFS RMS, a quiet phone line.
+        for sample in &mut audio {
+            seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            *sample += ((seed >> 8) as f32 / 16_777_216.0 * 2.0 - 1.0) * 0.003_16 * 3f32.sqrt();
+        }
+        let frames: Vec<&[f32]> = audio.chunks(160).collect();
+        let voice_until_ms = (frames.iter().rposition(|f| f.iter().any(|s| s.abs() > 0.01)).unwrap() + 1) * 20;
+        let mut vad = Vad::new(config, PHONE_RATE, Some(silero.stream(PHONE_RATE).unwrap()));
+        let mut ended = None;
+        for (i, frame) in frames.iter().enumerate() {
+            if let Some(VadEvent::SpeechEnded { trailing_silence_ms, .. }) = vad.push(frame).await {
+                ended = Some(((i + 1) * 20, trailing_silence_ms));
+                break;
+            }
+        }
+        let (ended_ms, trailing) = ended.unwrap_or_else(|| panic!("{text}: the utterance never ended"));
+        assert_eq!(trailing, config.silence_ms, "{text}");
+        let waited = ended_ms - voice_until_ms;
+        assert!(waited <= config.silence_ms as usize + 40, "{text}: ended {waited} ms after the voice stopped");
+    }
+}

@@ -147,7 +147,10 @@ impl Vad {
         }
     }
 
-    /// Whether `frame` is speech: Silero's latest window, else the energy rule.
+    /// Whether `frame` is speech: Silero's latest window, else the energy rule. Within an utterance a frame must
+    /// also be loud to count: Silero's probability falls slowly after the last word (20–180 ms above its stop
+    /// threshold on the bench's caller), and a quiet frame is not speech whatever it says (Pipecat gates Silero by
+    /// volume the same way), so the silence that ends a turn starts when the voice stops.
     async fn voiced(&mut self, frame: &[f32]) -> bool {
         let energy = frame.iter().map(|s| s * s).sum::<f32>() / frame.len() as f32;
         let db = 10.0 * energy.max(1e-12).log10();
@@ -165,7 +168,7 @@ impl Vad {
                         if self.silero_speech { self.config.threshold - 0.15 } else { self.config.threshold };
                     self.silero_speech = p >= threshold;
                 }
-                self.silero_speech
+                self.silero_speech && (loud || !self.speaking)
             }
             Err(e) => {
                 tracing::warn!(error = %e, "Silero VAD failed; this call goes on with the energy detector");

@@ -13,12 +13,13 @@ use common::fake_twilio::FakeTwilio;
 use serde_json::Value;
 use tourdesk::agent::MemoryService;
 use tourdesk::app::{AppState, LoopbackServer};
-use tourdesk::bench::phone::{PhoneClient, ServerEvent};
+use tourdesk::bench::phone::{PhoneClient, ServerEvent, VOICED_LEVEL};
 use tourdesk::inference::ApiKey;
 use tourdesk::memory::{MetadataFilter, Scope};
 use tourdesk::realtime::twilio::SignatureCheck;
-use tourdesk::realtime::voice::{phone_audio, speech_pieces};
+use tourdesk::realtime::voice::{phone_audio, speech_pieces, PHONE_RATE};
 use tourdesk::realtime::voice_session::{CallAudio, CallControl, VoiceSession};
+use tourdesk::speech::audio::trim_silence;
 use tourdesk::speech::word_errors::word_error_rate;
 use tourdesk::speech::{EspeakTts, SttHandle};
 
@@ -423,6 +424,40 @@ async fn with_smart_turn_a_finished_request_is_answered() {
         "the turn ended between the first check and the cap (a frame past it at most): {silence} ms"
     );
     assert!(timing["transcript"].as_str().unwrap().to_lowercase().contains("hudson 360"), "{timing}");
+    server.shutdown().await;
+}
+
+/// A caller who pauses mid-sentence for 600 ms, on a word a sentence cannot end with, is not answered at the pause:
+/// the words after it are answered with it, as one turn.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paused_utterance_is_not_cut() {
+    let server = start(None).await;
+    let mut phone = PhoneClient::connect(&server.url(), None).await.unwrap();
+    assert!(phone.start("CApaused", "+15552010011").await);
+    phone.reply(WAIT, QUIET, true, false).await;
+    let (first, second) = (said("I have a cat and").await, said("a small dog.").await);
+    let (first, second) = (trim_silence(&first, VOICED_LEVEL), trim_silence(&second, VOICED_LEVEL));
+    let mut audio = first.to_vec();
+    audio.extend(vec![0.0; 600 * PHONE_RATE as usize / 1000]);
+    audio.extend_from_slice(second);
+    audio.extend(vec![0.0; PHONE_RATE as usize]);
+    // In real time, as the pause is timed by the clock.
+    phone.send_audio(&audio, true).await;
+    let reply = phone.reply(WAIT, QUIET, true, true).await;
+    assert!(reply.frames > 25, "the whole sentence is answered");
+    hang_up(&mut phone).await;
+    let rec = server.recording("CApaused");
+    let turns: Vec<&Value> = events(&rec, "voice_turn").collect();
+    assert_eq!(turns.len(), 1, "answered once, after the whole sentence: {turns:?}");
+    // The turn's audio holds both parts and the pause; its transcript ends with the second.
+    let heard_ms = turns[0]["speech_ms"].as_f64().unwrap();
+    let said_ms = (first.len() + 600 * PHONE_RATE as usize / 1000 + second.len()) as f64 * 1000.0 / PHONE_RATE as f64;
+    assert!(heard_ms > said_ms, "{heard_ms} ms heard of {said_ms} ms said");
+    let transcript = turns[0]["transcript"].as_str().unwrap().to_lowercase();
+    assert!(transcript.contains("dog"), "{transcript}");
+    let held = events(&rec, "unfinished").next().expect("the pause was heard as mid-sentence");
+    let before = held["transcript"].as_str().unwrap().to_lowercase();
+    assert!(before.trim_end_matches(|c: char| !c.is_alphabetic()).ends_with("and"), "{held}");
     server.shutdown().await;
 }
 

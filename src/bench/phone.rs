@@ -34,6 +34,9 @@ pub enum ServerEvent {
     Closed(u16, String),
 }
 
+/// A sample louder than this is the caller's voice: [`PhoneClient::send_audio`] times the end of speech by it.
+pub const VOICED_LEVEL: f32 = 0.01;
+
 /// One simulated call.
 pub struct PhoneClient {
     sink: Sink,
@@ -130,7 +133,7 @@ impl PhoneClient {
             if !self.send_raw(media.to_string()).await {
                 return last_voiced;
             }
-            if frame.iter().any(|s| s.abs() > 0.01) {
+            if frame.iter().any(|s| s.abs() > VOICED_LEVEL) {
                 last_voiced = Some(Instant::now());
             }
         }

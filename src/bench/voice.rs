@@ -10,9 +10,10 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use super::percentile;
-use super::phone::PhoneClient;
+use super::phone::{PhoneClient, VOICED_LEVEL};
 use crate::app::{AppState, LoopbackServer};
 use crate::realtime::voice::{phone_audio, PHONE_RATE};
+use crate::speech::audio::trim_silence;
 use crate::speech::word_errors::{edit_distance, words};
 use crate::speech::EspeakTts;
 
@@ -113,8 +114,11 @@ pub async fn voice_bench(
     for (first, rest) in SCRIPT {
         let mut audio = phone_audio(&caller, first).await.map_err(|e| fail(&e))?;
         if let Some((pause_ms, second)) = rest {
+            // The pause is the silence between the two parts' voices, not added to espeak-ng's own.
+            let second = phone_audio(&caller, second).await.map_err(|e| fail(&e))?;
+            audio = trim_silence(&audio, VOICED_LEVEL).to_vec();
             audio.extend(std::iter::repeat_n(0.0, (PHONE_RATE * pause_ms / 1000) as usize));
-            audio.extend(phone_audio(&caller, second).await.map_err(|e| fail(&e))?);
+            audio.extend_from_slice(trim_silence(&second, VOICED_LEVEL));
         }
         for sample in &mut audio {
             // A fixed pseudo-random sequence, so every run hears the same line.

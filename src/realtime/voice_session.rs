@@ -6,7 +6,10 @@
 //! hands the call to the office when asked.
 //!
 //! Transcription starts when the caller pauses ([`VoiceSession::paused`]): if the pause turns out to end the
-//! utterance, the transcript is ready or nearly so when the turn is over, instead of starting then.
+//! utterance, the transcript is ready or nearly so when the turn is over, instead of starting then. An utterance
+//! whose words stop mid-phrase ([`sounds_unfinished`]) is not answered at once: if the caller goes on within the
+//! longest pause the detector allows an unfinished turn, what they say next is transcribed and answered with it, as
+//! one turn.
 //!
 //! The transport is a codec at the edge: it implements [`CallAudio`] (play frames with a mark, clear, hang up) and
 //! [`CallControl`] (transfer), and feeds the session speech starts, ended utterances, played marks and key presses.
@@ -16,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use futures::future::BoxFuture;
 use serde_json::json;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tracing::{warn, Instrument, Span};
 
@@ -24,6 +27,7 @@ use super::voice::{speak_frames, speech_pieces, PHONE_RATE, STT_RATE};
 use crate::agent::{AgentPlanner, Reply};
 use crate::inference::InferenceError;
 use crate::speech::audio::resample;
+use crate::speech::unfinished::sounds_unfinished;
 use crate::speech::{SttHandle, Transcript, Voice};
 
 /// Utterances waiting for the session's task before new ones are dropped.
@@ -56,6 +60,16 @@ pub struct VoiceSession {
     stt: SttHandle,
     /// The transcript started at the current utterance's latest pause.
     ahead: Mutex<Option<Ahead>>,
+    /// How many times the caller has started speaking.
+    starts: watch::Sender<u64>,
+}
+
+/// An utterance that stopped mid-phrase, carried into the one that continues it.
+struct Carried {
+    /// Its 8 kHz samples.
+    samples: Vec<f32>,
+    /// The caller's speech starts when it ended: the next start begins its continuation.
+    starts: u64,
 }
 
 /// A transcript started at a pause, before it was known whether the pause ends the utterance.
@@ -93,14 +107,16 @@ impl VoiceSession {
         planner.hold_exchanges();
         let playback = Arc::new(Mutex::new(Playback { generation: 0, sent: Vec::new(), audio }));
         let (jobs, rx) = mpsc::channel(UTTERANCE_QUEUE);
+        let (starts, starts_rx) = watch::channel(0);
         let stt = voice.stt.clone();
-        let task = tokio::spawn(call_task(planner, voice, playback.clone(), control, rx).instrument(span));
+        let task = tokio::spawn(call_task(planner, voice, playback.clone(), control, rx, starts_rx).instrument(span));
         let _ = jobs.try_send(Job::Greet);
-        Self { playback, jobs, task, stt, ahead: Mutex::new(None) }
+        Self { playback, jobs, task, stt, ahead: Mutex::new(None), starts }
     }
 
     /// The caller started speaking: a barge-in if the agent is talking.
     pub fn speech_started(&self) {
+        self.starts.send_modify(|n| *n += 1);
         self.take_ahead();
         barge_in(&self.playback, &self.jobs);
     }
@@ -129,7 +145,8 @@ impl VoiceSession {
     pub fn utterance(&self, samples: Vec<f32>, trailing_silence_ms: u32) {
         let trailing = trailing_silence_ms as usize * PHONE_RATE as usize / 1000;
         let ahead = self.take_ahead().filter(|a| a.fits(samples.len(), trailing));
-        let job = Job::Utterance { samples, ended: Instant::now(), trailing_silence_ms, ahead };
+        let starts = *self.starts.borrow();
+        let job = Job::Utterance { samples, ended: Instant::now(), trailing_silence_ms, ahead, starts };
         if self.jobs.try_send(job).is_err() {
             warn!("the caller is talking faster than the agent answers; utterance dropped");
         }
@@ -187,8 +204,9 @@ enum Job {
     /// Greet the caller.
     Greet,
     /// Transcribe and answer an utterance (8 kHz samples); `ended` is when the VAD decided it ended,
-    /// `trailing_silence_ms` how much silence that took, `ahead` its transcript started at that pause.
-    Utterance { samples: Vec<f32>, ended: Instant, trailing_silence_ms: u32, ahead: Option<Ahead> },
+    /// `trailing_silence_ms` how much silence that took, `ahead` its transcript started at that pause, `starts`
+    /// how many times the caller had started speaking by then.
+    Utterance { samples: Vec<f32>, ended: Instant, trailing_silence_ms: u32, ahead: Option<Ahead>, starts: u64 },
     /// The caller barged in having heard only `heard` of the last reply; `unheard` are its sentences not yet
     /// played, the cut one first.
     Heard { heard: String, unheard: Vec<String> },
@@ -224,6 +242,7 @@ async fn call_task(
     playback: Arc<Mutex<Playback>>,
     control: Arc<dyn CallControl>,
     mut jobs: mpsc::Receiver<Job>,
+    mut starts: watch::Receiver<u64>,
 ) {
     let mut turn = 0usize;
     // A reply the caller talked over, until what they said is known.
@@ -231,6 +250,8 @@ async fn call_task(
     // What was heard of the latest reply before it was resumed, while it is still the latest.
     let mut resumed: Option<String> = None;
     let mut resumes = 0usize;
+    // An utterance that stopped mid-phrase, while the caller goes on from it.
+    let mut carried: Option<Carried> = None;
     while let Some(job) = jobs.recv().await {
         match job {
             Job::Greet => match planner.greet().await {
@@ -260,7 +281,13 @@ async fn call_task(
                     planner.heard(&earlier.heard);
                 }
             }
-            Job::Utterance { samples, ended, trailing_silence_ms, ahead } => {
+            Job::Utterance { mut samples, ended, trailing_silence_ms, mut ahead, starts: starts_at_end } => {
+                // The utterance that continues an unfinished one (the next the caller started) is heard with it,
+                // transcribed whole: Whisper hears "a small dog" better after "I have a cat and".
+                if let Some(before) = carried.take().filter(|c| c.starts + 1 == starts_at_end) {
+                    samples = [before.samples, samples].concat();
+                    ahead = None;
+                }
                 let speech_ms = samples.len() as f64 * 1000.0 / PHONE_RATE as f64;
                 let t = Instant::now();
                 let started_ahead = ahead.is_some();
@@ -281,9 +308,13 @@ async fn call_task(
                 let stt_ms = t.elapsed().as_secs_f64() * 1000.0;
                 let text = transcript.text.trim();
                 if let Some(c) = cut.take() {
-                    if is_noise(text) || is_backchannel(text) {
+                    if is_noise(text) || is_backchannel(text) || transcript.avg_logprob < UNSURE_LOGPROB {
                         // A false interruption: the reply goes on from the sentence that was cut.
-                        planner.record_event("resume", None, json!({"after": text, "sentences": c.unheard.len()}));
+                        planner.record_event(
+                            "resume",
+                            None,
+                            json!({"after": text, "stt_avg_logprob": transcript.avg_logprob, "sentences": c.unheard.len()}),
+                        );
                         resumed = Some(c.heard);
                         resumes += 1;
                         speak_sentences(
@@ -301,6 +332,15 @@ async fn call_task(
                 if is_noise(text) {
                     planner.record_event("stt_noise", None, json!({"text": text, "stt_ms": stt_ms}));
                     continue;
+                }
+                if sounds_unfinished(text) {
+                    let waited = Duration::from_millis(trailing_silence_ms.into()) + ended.elapsed();
+                    let longest = Duration::from_millis(voice.vad.turn_max_silence_ms.into());
+                    if went_on(&mut starts, starts_at_end, longest.saturating_sub(waited)).await {
+                        planner.record_event("unfinished", None, json!({"transcript": text}));
+                        carried = Some(Carried { samples, starts: starts_at_end });
+                        continue;
+                    }
                 }
                 resumed = None;
                 let t = Instant::now();
@@ -326,6 +366,7 @@ async fn call_task(
                         "stt_started_at_pause": started_ahead,
                         "stt_encode_ms": transcript.encode_ms,
                         "stt_decode_ms": transcript.decode_ms,
+                        "stt_avg_logprob": transcript.avg_logprob,
                         "agent_ms": agent_ms,
                         "tts_first_ms": spoken.tts_ms,
                         "vad_end_to_first_audio_ms": first_audio_ms,
@@ -348,12 +389,22 @@ async fn call_task(
     planner.finish().await;
 }
 
+/// Whether the caller starts speaking again (their speech starts pass `starts_at_end`) within `within`.
+async fn went_on(starts: &mut watch::Receiver<u64>, starts_at_end: u64, within: Duration) -> bool {
+    matches!(tokio::time::timeout(within, starts.wait_for(|&n| n > starts_at_end)).await, Ok(Ok(_)))
+}
+
 /// A reply the caller talked over: what they heard of it, and its sentences they did not hear (the cut one first).
 struct Cut {
     heard: String,
     unheard: Vec<String>,
     turn: usize,
 }
+
+/// Whisper's mean token log-probability below which a transcript is a guess (OpenAI's Whisper retries below it).
+/// Over the agent's speech such a guess is a false interruption: espeak-ng's "Hmm, hmm." comes back as "em-em-em"
+/// at -1.1 to -1.3 or "Tim" at -2.2, its requests at -0.2 to -0.6.
+const UNSURE_LOGPROB: f64 = -1.0;
 
 /// A backchannel: the caller is listening, not asking ("mm-hm", "uh-huh", "hmm").
 fn is_backchannel(text: &str) -> bool {

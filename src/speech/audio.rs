@@ -1,4 +1,4 @@
-//! Audio plumbing: WAV decoding and sample-rate conversion.
+//! Audio plumbing: WAV decoding, sample-rate conversion and trimming silence.
 
 use crate::inference::InferenceError;
 
@@ -27,6 +27,15 @@ pub fn decode_wav(bytes: &[u8]) -> Result<Pcm, InferenceError> {
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| InferenceError::Invalid(format!("WAV data: {e}")))?;
     Ok(Pcm { samples, rate: spec.sample_rate })
+}
+
+/// `samples` without the silence (samples no louder than `level`) before the first sound and after the last.
+pub fn trim_silence(samples: &[f32], level: f32) -> &[f32] {
+    let loud = |s: &f32| s.abs() > level;
+    match (samples.iter().position(loud), samples.iter().rposition(loud)) {
+        (Some(first), Some(last)) => &samples[first..=last],
+        _ => &[],
+    }
 }
 
 /// Taps on each side of the band-limited interpolation kernel.

@@ -1,5 +1,5 @@
-//! Speech: the speech-to-text and text-to-speech seams, Whisper on candle, espeak-ng, the μ-law codec and
-//! voice-activity detection.
+//! Speech: the speech-to-text and text-to-speech seams, Whisper on candle, espeak-ng, the μ-law codec,
+//! voice-activity detection and the end of a caller's turn.
 
 pub mod audio;
 mod espeak;
@@ -12,6 +12,7 @@ pub mod silero;
 pub mod smart_turn;
 mod stt_worker;
 mod tts;
+pub mod unfinished;
 pub mod vad;
 mod whisper;
 mod whisper_decoder;

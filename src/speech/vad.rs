@@ -28,7 +28,8 @@ pub struct VadConfig {
     /// With Smart Turn: the silence after which it is asked whether the caller has finished, milliseconds. A
     /// finished turn ends there; an unfinished one waits up to `turn_max_silence_ms`.
     pub turn_check_ms: u32,
-    /// With Smart Turn: the longest silence an unfinished turn waits for the caller to go on, milliseconds.
+    /// The longest silence an unfinished turn waits for the caller to go on, milliseconds: one Smart Turn judges
+    /// unfinished, or one whose words stop mid-phrase (the voice session's call).
     pub turn_max_silence_ms: u32,
 }
 

@@ -32,6 +32,9 @@ pub struct Transcript {
     pub encode_ms: f64,
     /// Token decoding, milliseconds.
     pub decode_ms: f64,
+    /// Mean log-probability of the decoded tokens and the end of text: how sure the model was. OpenAI's Whisper
+    /// takes below -1 as a failed decode; noise and mumbles heard as words land there.
+    pub avg_logprob: f64,
 }
 
 /// A loaded Whisper model.
@@ -138,8 +141,12 @@ impl SpeechToText for WhisperStt {
         let mut logits = self.decoder.step(&mut state, &tokens)?;
         // Speech runs at about 3 words (4 tokens) a second; far more text than that is a hallucination loop.
         let budget = (8.0 + audio_secs * 8.0).min(MAX_TOKENS as f64) as usize;
+        let mut logprobs = Vec::new();
         for _ in 0..budget {
-            let next = logits.broadcast_add(&mask)?.argmax(D::Minus1)?.to_scalar::<u32>()?;
+            let scores = logits.broadcast_add(&mask)?;
+            let next = scores.argmax(D::Minus1)?.to_scalar::<u32>()?;
+            let logprob = candle_nn::ops::log_softmax(&scores, D::Minus1)?.get(next as usize)?.to_scalar::<f32>()?;
+            logprobs.push(f64::from(logprob));
             if next == self.eot || tokens.len() >= self.config.max_target_positions {
                 break;
             }
@@ -156,7 +163,8 @@ impl SpeechToText for WhisperStt {
             .decode(&tokens[self.prompt.len()..], true)
             .map_err(|e| InferenceError::Tokenizer(e.to_string()))?;
         let decode_ms = started.elapsed().as_secs_f64() * 1000.0 - encode_ms;
-        Ok(Transcript { text: text.trim().to_string(), audio_secs, encode_ms, decode_ms })
+        let avg_logprob = logprobs.iter().sum::<f64>() / logprobs.len().max(1) as f64;
+        Ok(Transcript { text: text.trim().to_string(), audio_secs, encode_ms, decode_ms, avg_logprob })
     }
 }
 

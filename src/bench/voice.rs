@@ -167,10 +167,10 @@ pub async fn voice_bench(
         .flat_map(words)
         .collect();
     let (mut errors, mut reference) = (0, 0);
-    for call in 0..calls {
+    for (call, call_id) in call_ids.iter().enumerate() {
         let mut turns_in_call = 0usize;
         let mut heard = Vec::new();
-        let file = recordings.join(format!("CAbench{call}.jsonl"));
+        let file = recordings.join(format!("{call_id}.jsonl"));
         let text = std::fs::read_to_string(&file).map_err(|e| fail(&format!("{}: {e}", file.display())))?;
         for line in text.lines() {
             let event: serde_json::Value = serde_json::from_str(line).map_err(|e| fail(&e))?;

@@ -69,6 +69,9 @@ pub enum VadEvent {
 /// Silence after which a pause is reported ([`VadEvent::Paused`]).
 pub const PAUSE_MS: u32 = 120;
 
+/// How far below the loudest frame of an utterance a frame is silence, dB.
+pub const QUIET_BELOW_VOICE_DB: f32 = 30.0;
+
 /// Frames kept from before the start, so the first syllable is not clipped.
 const LEAD_IN_FRAMES: usize = 20;
 
@@ -78,6 +81,8 @@ pub struct Vad {
     rate: u32,
     /// Slowly rising minimum of frame energy, dBFS.
     noise_db: f32,
+    /// The loudest frame of the current utterance, dBFS: how loud this caller's voice is.
+    voice_db: f32,
     voiced_run: u32,
     silent_run: u32,
     speaking: bool,
@@ -103,6 +108,7 @@ impl Vad {
             config,
             rate,
             noise_db: config.floor_dbfs,
+            voice_db: f32::NEG_INFINITY,
             voiced_run: 0,
             silent_run: 0,
             speaking: false,
@@ -148,14 +154,16 @@ impl Vad {
         }
     }
 
-    /// Whether `frame` is speech: Silero's latest window, else the energy rule. Within an utterance a frame must
-    /// also be loud to count: Silero's probability falls slowly after the last word (20–180 ms above its stop
-    /// threshold on the bench's caller), and a quiet frame is not speech whatever it says (Pipecat gates Silero by
-    /// volume the same way), so the silence that ends a turn starts when the voice stops.
+    /// Whether `frame` is speech: Silero's latest window, else the energy rule. Within an utterance a frame far
+    /// quieter than the caller's voice ([`QUIET_BELOW_VOICE_DB`]) is not speech whatever Silero says: its
+    /// probability falls slowly after the last word (20–180 ms above its stop threshold on the bench's caller), so
+    /// the silence that ends a turn would start late. Pipecat gates Silero by volume the same way. On a line whose
+    /// noise is within that margin of the voice no frame is that quiet, and Silero alone decides.
     async fn voiced(&mut self, frame: &[f32]) -> bool {
         let energy = frame.iter().map(|s| s * s).sum::<f32>() / frame.len() as f32;
         let db = 10.0 * energy.max(1e-12).log10();
         let loud = db > self.config.floor_dbfs.max(self.noise_db + self.config.margin_db);
+        let quiet_for_this_voice = db < self.voice_db - QUIET_BELOW_VOICE_DB;
         if !loud {
             // The floor follows quiet frames down at once and up slowly (0.5 dB per frame).
             self.noise_db =
@@ -169,7 +177,10 @@ impl Vad {
                         if self.silero_speech { self.config.threshold - 0.15 } else { self.config.threshold };
                     self.silero_speech = p >= threshold;
                 }
-                self.silero_speech && (loud || !self.speaking)
+                if self.silero_speech {
+                    self.voice_db = self.voice_db.max(db);
+                }
+                self.silero_speech && !(self.speaking && quiet_for_this_voice)
             }
             Err(e) => {
                 tracing::warn!(error = %e, "Silero VAD failed; this call goes on with the energy detector");
@@ -197,6 +208,10 @@ impl Vad {
                 self.lead_in.pop_front();
             }
             self.voiced_run = if voiced { self.voiced_run + 1 } else { 0 };
+            if self.voiced_run == 0 {
+                // Whatever was heard before was no utterance: its loudness is not this caller's voice.
+                self.voice_db = f32::NEG_INFINITY;
+            }
             if self.voiced_run >= self.config.start_frames {
                 self.speaking = true;
                 self.silent_run = 0;

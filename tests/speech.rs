@@ -70,17 +70,26 @@ async fn piper_phonemizes_as_piper_does_and_whisper_hears_its_speech_word_for_wo
     assert_eq!(voice.ids("Hello, I can book a tour for you on Friday.").await.unwrap(), [HELLO_IDS.to_vec()]);
 
     let said = "I can book a virtual tour of Hudson 360 on Friday at 11.";
-    let pcm = voice.synthesize(said).await.unwrap();
-    assert_eq!(pcm.rate, 22_050);
-    let secs = pcm.samples.len() as f64 / 22_050.0;
-    assert!((2.0..8.0).contains(&secs), "{secs} s of speech");
-    let peak = pcm.samples.iter().fold(0.0f32, |m, s| m.max(s.abs()));
-    assert!((0.99..=1.0).contains(&peak), "each sentence is scaled to full level, peak {peak}");
-    let heard = transcribe("whisper-base", &resample(&pcm.samples, pcm.rate, 16_000));
     let words = |s: &str| -> Vec<String> {
         s.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).map(str::to_lowercase).collect()
     };
-    assert_eq!(words(&heard), words(said), "heard {heard:?}");
+    // Piper draws noise each time it speaks, so each synthesis sounds a little different: this one came back word
+    // for word in 42 of 43 runs (once as "Hudson's 360"). One of three tries must, so a broken voice fails and a
+    // rare reading does not.
+    let mut heard = Vec::new();
+    for _ in 0..3 {
+        let pcm = voice.synthesize(said).await.unwrap();
+        assert_eq!(pcm.rate, 22_050);
+        let secs = pcm.samples.len() as f64 / 22_050.0;
+        assert!((2.0..8.0).contains(&secs), "{secs} s of speech");
+        let peak = pcm.samples.iter().fold(0.0f32, |m, s| m.max(s.abs()));
+        assert!((0.99..=1.0).contains(&peak), "each sentence is scaled to full level, peak {peak}");
+        heard.push(transcribe("whisper-base", &resample(&pcm.samples, pcm.rate, 16_000)));
+        if words(heard.last().unwrap()) == words(said) {
+            break;
+        }
+    }
+    assert_eq!(words(heard.last().unwrap()), words(said), "heard {heard:?}");
 
     // Two sentences: both spoken, one after the other.
     let two = voice.synthesize("Thanks for calling. See you on Friday.").await.unwrap();

@@ -16,8 +16,10 @@ const GOES_ON_AFTER: &[&str] = &[
 const BE: &[&str] = &["is", "are", "am", "was", "were", "be", "been"];
 
 /// Words before a form of "be" that let it end the sentence.
-const CLOSES_BE: &[&str] =
-    &["it", "that", "this", "there", "here", "he", "she", "they", "we", "you", "i", "who", "what", "which", "where", "how"];
+const CLOSES_BE: &[&str] = &[
+    "it", "that", "this", "there", "here", "he", "she", "they", "we", "you", "i", "who", "what", "which", "where",
+    "how",
+];
 
 /// Whether `transcript` (Whisper's text of what the caller said so far) stops where a sentence cannot: after a
 /// comma, dash or ellipsis, or on a word from [`GOES_ON_AFTER`], or on a form of "be" after anything but a pronoun.

@@ -103,8 +103,18 @@ pub async fn start_voice(settings: &Settings) -> Result<Voice, InferenceError> {
         true => Some(load_smart_turn(&store).await?),
         false => None,
     };
+    let turn_check = match &turn {
+        Some(turn) => Some(turn.clone()),
+        None => match load_smart_turn(&store).await {
+            Ok(turn) => Some(turn),
+            Err(e) => {
+                tracing::warn!(error = %e, "Smart Turn is unavailable; a pause after \"move in\" ends the turn");
+                None
+            }
+        },
+    };
     let vad = VadConfig { silence_ms: settings.vad_silence_ms, ..VadConfig::default() };
-    Ok(Voice { stt, tts, vad, silero, turn })
+    Ok(Voice { stt, tts, vad, silero, turn, turn_check })
 }
 
 /// Loads Smart Turn with the fetched ONNX Runtime.

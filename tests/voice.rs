@@ -427,38 +427,65 @@ async fn with_smart_turn_a_finished_request_is_answered() {
     server.shutdown().await;
 }
 
-/// A caller who pauses mid-sentence for 600 ms, on a word a sentence cannot end with, is not answered at the pause:
-/// the words after it are answered with it, as one turn.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_paused_utterance_is_not_cut() {
+/// A caller says `first`, pauses 600 ms between the two voices and says `second`, in real time (the pause is
+/// timed by the clock). Returns the call's recording, asserting it was answered once, after the whole sentence,
+/// with a turn whose audio holds both parts and the pause; and the `unfinished` event that held the first part.
+async fn pause_mid_sentence(call_sid: &str, caller: &str, first: &str, second: &str) -> (Value, Value) {
     let server = start(None).await;
     let mut phone = PhoneClient::connect(&server.url(), None).await.unwrap();
-    assert!(phone.start("CApaused", "+15552010011").await);
+    assert!(phone.start(call_sid, caller).await);
     phone.reply(WAIT, QUIET, true, false).await;
-    let (first, second) = (said("I have a cat and").await, said("a small dog.").await);
+    let (first, second) = (said(first).await, said(second).await);
     let (first, second) = (trim_silence(&first, VOICED_LEVEL), trim_silence(&second, VOICED_LEVEL));
     let mut audio = first.to_vec();
     audio.extend(vec![0.0; 600 * PHONE_RATE as usize / 1000]);
     audio.extend_from_slice(second);
     audio.extend(vec![0.0; PHONE_RATE as usize]);
-    // In real time, as the pause is timed by the clock.
     phone.send_audio(&audio, true).await;
     let reply = phone.reply(WAIT, QUIET, true, true).await;
     assert!(reply.frames > 25, "the whole sentence is answered");
     hang_up(&mut phone).await;
-    let rec = server.recording("CApaused");
+    let rec = server.recording(call_sid);
+    server.shutdown().await;
     let turns: Vec<&Value> = events(&rec, "voice_turn").collect();
     assert_eq!(turns.len(), 1, "answered once, after the whole sentence: {turns:?}");
-    // The turn's audio holds both parts and the pause; its transcript ends with the second.
     let heard_ms = turns[0]["speech_ms"].as_f64().unwrap();
     let said_ms = (first.len() + 600 * PHONE_RATE as usize / 1000 + second.len()) as f64 * 1000.0 / PHONE_RATE as f64;
     assert!(heard_ms > said_ms, "{heard_ms} ms heard of {said_ms} ms said");
-    let transcript = turns[0]["transcript"].as_str().unwrap().to_lowercase();
-    assert!(transcript.contains("dog"), "{transcript}");
-    let held = events(&rec, "unfinished").next().expect("the pause was heard as mid-sentence");
-    let before = held["transcript"].as_str().unwrap().to_lowercase();
-    assert!(before.trim_end_matches(|c: char| !c.is_alphabetic()).ends_with("and"), "{held}");
-    server.shutdown().await;
+    let held = events(&rec, "unfinished").next().expect("the pause was heard as mid-sentence").clone();
+    (turns[0].clone(), held)
+}
+
+/// The last word of `transcript`, lower-case.
+fn last_word(transcript: &Value) -> String {
+    let text = transcript.as_str().unwrap().to_lowercase();
+    text.split(|c: char| !c.is_alphanumeric() && c != '\'')
+        .filter(|w| !w.is_empty())
+        .last()
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// A caller who pauses mid-sentence for 600 ms, on a word a sentence cannot end with, is not answered at the pause:
+/// the words after it are answered with it, as one turn.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paused_utterance_is_not_cut() {
+    let (turn, held) = pause_mid_sentence("CApaused", "+15552010011", "I have a cat and", "a small dog.").await;
+    assert!(turn["transcript"].as_str().unwrap().to_lowercase().contains("dog"), "{turn}");
+    assert_eq!(last_word(&held["transcript"]), "and", "{held}");
+    assert_eq!(held["why"], "words", "{held}");
+}
+
+/// A pause after a word that may end a sentence or go on ("I'd like to move in") is left to how it sounded: Smart
+/// Turn hears the caller as unfinished, and the sentence is answered whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pause_the_words_cannot_judge_is_judged_by_smart_turn() {
+    let (turn, held) =
+        pause_mid_sentence("CApausein", "+15552010012", "I'd like to move in", "on January fifteenth.").await;
+    assert!(turn["transcript"].as_str().unwrap().to_lowercase().contains("january"), "{turn}");
+    assert_eq!(last_word(&held["transcript"]), "in", "{held}");
+    let finished = held["why"]["smart_turn"].as_f64().expect("Smart Turn's judgement");
+    assert!(finished < 0.5, "{held}");
 }
 
 /// Twilio's signatures for `urls` with `params`, made by Twilio's own Python library.

@@ -27,7 +27,8 @@ use super::voice::{speak_frames, speech_pieces, PHONE_RATE, STT_RATE};
 use crate::agent::{AgentPlanner, Reply};
 use crate::inference::InferenceError;
 use crate::speech::audio::resample;
-use crate::speech::unfinished::sounds_unfinished;
+use crate::speech::smart_turn;
+use crate::speech::unfinished::{may_go_on, sounds_unfinished};
 use crate::speech::{SttHandle, Transcript, Voice};
 
 /// Utterances waiting for the session's task before new ones are dropped.
@@ -333,11 +334,11 @@ async fn call_task(
                     planner.record_event("stt_noise", None, json!({"text": text, "stt_ms": stt_ms}));
                     continue;
                 }
-                if sounds_unfinished(text) {
+                if let Some(why) = unfinished(&voice, text, &samples, trailing_silence_ms).await {
                     let waited = Duration::from_millis(trailing_silence_ms.into()) + ended.elapsed();
                     let longest = Duration::from_millis(voice.vad.turn_max_silence_ms.into());
                     if went_on(&mut starts, starts_at_end, longest.saturating_sub(waited)).await {
-                        planner.record_event("unfinished", None, json!({"transcript": text}));
+                        planner.record_event("unfinished", None, json!({"transcript": text, "why": why}));
                         carried = Some(Carried { samples, starts: starts_at_end });
                         continue;
                     }
@@ -387,6 +388,31 @@ async fn call_task(
         planner.heard(&c.heard);
     }
     planner.finish().await;
+}
+
+/// Silence after the voice that Smart Turn hears an utterance with, as when it times a pause, milliseconds.
+const TURN_CHECK_SILENCE_MS: u32 = 200;
+
+/// Why an utterance (8 kHz `samples`, the last `trailing_silence_ms` of them silence) seems to stop mid-phrase, if
+/// it does: its words, or, when its last word may as well end it as go on, Smart Turn's probability that the caller
+/// had finished (below one half).
+async fn unfinished(voice: &Voice, text: &str, samples: &[f32], trailing_silence_ms: u32) -> Option<serde_json::Value> {
+    if sounds_unfinished(text) {
+        return Some(json!("words"));
+    }
+    let judge = voice.turn_check.as_ref().filter(|_| may_go_on(text))?;
+    let cut = trailing_silence_ms.saturating_sub(TURN_CHECK_SILENCE_MS) as usize * PHONE_RATE as usize / 1000;
+    let heard = &samples[..samples.len().saturating_sub(cut)];
+    let keep = (smart_turn::WINDOW_SECS * PHONE_RATE) as usize;
+    let audio = resample(&heard[heard.len().saturating_sub(keep)..], PHONE_RATE, smart_turn::RATE);
+    match judge.complete(audio).await {
+        Ok(finished) if finished < 0.5 => Some(json!({"smart_turn": finished})),
+        Ok(_) => None,
+        Err(e) => {
+            warn!(error = %e, "Smart Turn failed; the utterance is taken as finished");
+            None
+        }
+    }
 }
 
 /// Whether the caller starts speaking again (their speech starts pass `starts_at_end`) within `within`.

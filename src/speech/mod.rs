@@ -39,6 +39,9 @@ pub struct Voice {
     pub silero: Option<silero::SileroVad>,
     /// Smart Turn, when it decides the end of a turn (else a fixed silence does).
     pub turn: Option<smart_turn::SmartTurn>,
+    /// Smart Turn, when loaded, asked about an utterance whose last word may end it or go on ("I'd like to move
+    /// in"): whether the caller sounded finished.
+    pub turn_check: Option<smart_turn::SmartTurn>,
 }
 
 /// Turns 16 kHz mono speech into text. Synchronous and CPU-bound: run it on a blocking thread.

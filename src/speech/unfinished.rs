@@ -2,7 +2,8 @@
 //! and", "Can I bring my"). The acoustic end-of-turn models judge a pause by its sound; on a synthetic or flat voice
 //! they call such a pause the end (Smart Turn gives "I'd like a tour on the" 0.92), while the words say plainly that
 //! more is coming. A short closed list of English function words is enough for that, and it errs on the side of
-//! waiting a little longer, never of answering too soon.
+//! waiting a little longer, never of answering too soon. Some words may end a sentence or go on ("I'd like to move
+//! in" / "… in January"); for those ([`may_go_on`]) the words cannot tell, and how they sounded is asked instead.
 
 /// Words after which an English sentence goes on: articles and possessives, prepositions that do not end a phrasal
 /// verb ("move in", "come over" can end one), conjunctions, and hesitations.
@@ -21,6 +22,26 @@ const CLOSES_BE: &[&str] = &[
     "how",
 ];
 
+/// Words that may end a sentence or go on, as a particle or a preposition ("I'd like to move in" / "… in
+/// January"): the words cannot tell, how they sounded can.
+const MAY_GO_ON_AFTER: &[&str] =
+    &["in", "on", "up", "out", "off", "over", "down", "by", "around", "back", "through", "about", "like", "along"];
+
+/// Whether `transcript` ends on a word after which a sentence may as well go on as end ([`MAY_GO_ON_AFTER`]), and
+/// not with a question mark or exclamation mark.
+pub fn may_go_on(transcript: &str) -> bool {
+    let text = transcript.trim();
+    !text.ends_with(['?', '!']) && plain_words(text).last().is_some_and(|last| MAY_GO_ON_AFTER.contains(&last.as_str()))
+}
+
+/// Lower-case words without punctuation (apostrophes kept).
+fn plain_words(text: &str) -> Vec<String> {
+    text.split_whitespace()
+        .map(|w| w.trim_matches(|c: char| !c.is_alphanumeric() && c != '\'').to_lowercase())
+        .filter(|w| !w.is_empty())
+        .collect()
+}
+
 /// Whether `transcript` (Whisper's text of what the caller said so far) stops where a sentence cannot: after a
 /// comma, dash or ellipsis, or on a word from [`GOES_ON_AFTER`], or on a form of "be" after anything but a pronoun.
 /// A question mark or exclamation mark is a finished sentence whatever word precedes it ("Who do I talk to?").
@@ -32,12 +53,7 @@ pub fn sounds_unfinished(transcript: &str) -> bool {
     if text.ends_with([',', ';', ':', '-', '—', '…']) || text.ends_with("..") {
         return true;
     }
-    let words: Vec<String> = text
-        .split_whitespace()
-        .map(|w| w.trim_matches(|c: char| !c.is_alphanumeric() && c != '\'').to_lowercase())
-        .filter(|w| !w.is_empty())
-        .collect();
-    match words.as_slice() {
+    match plain_words(text).as_slice() {
         [.., before, last] if BE.contains(&last.as_str()) => !CLOSES_BE.contains(&before.as_str()),
         [last] if BE.contains(&last.as_str()) => false,
         [.., last] => GOES_ON_AFTER.contains(&last.as_str()),
@@ -47,7 +63,7 @@ pub fn sounds_unfinished(transcript: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::sounds_unfinished;
+    use super::{may_go_on, sounds_unfinished};
 
     #[test]
     fn a_phrase_left_hanging_is_told_from_a_finished_sentence() {
@@ -76,6 +92,16 @@ mod tests {
             "",
         ] {
             assert!(!sounds_unfinished(text), "{text}");
+        }
+    }
+
+    #[test]
+    fn a_word_that_may_end_a_sentence_or_go_on_is_left_to_how_it_sounded() {
+        for text in ["I'd like to move in.", "Can we drop by", "I was thinking about"] {
+            assert!(may_go_on(text) && !sounds_unfinished(text), "{text}");
+        }
+        for text in ["Can I move in?", "I have one cat.", "My budget is", ""] {
+            assert!(!may_go_on(text), "{text}");
         }
     }
 }

@@ -111,6 +111,7 @@ pub async fn voice() -> Voice {
         vad: VadConfig::default(),
         silero: Some(tourdesk::engine::load_silero(&store).await.expect("`just models` fetches Silero VAD")),
         turn: None,
+        turn_check: Some(tourdesk::engine::load_smart_turn(&store).await.expect("`just models` fetches Smart Turn")),
     }
 }
 

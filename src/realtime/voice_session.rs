@@ -27,7 +27,6 @@ use super::voice::{speak_frames, speech_pieces, PHONE_RATE, STT_RATE};
 use crate::agent::{AgentPlanner, Reply};
 use crate::inference::InferenceError;
 use crate::speech::audio::resample;
-use crate::speech::smart_turn;
 use crate::speech::unfinished::{may_go_on, sounds_unfinished};
 use crate::speech::{SttHandle, Transcript, Voice};
 
@@ -390,9 +389,6 @@ async fn call_task(
     planner.finish().await;
 }
 
-/// Silence after the voice that Smart Turn hears an utterance with, as when it times a pause, milliseconds.
-const TURN_CHECK_SILENCE_MS: u32 = 200;
-
 /// Why an utterance (8 kHz `samples`, the last `trailing_silence_ms` of them silence) seems to stop mid-phrase, if
 /// it does: its words, or, when its last word may as well end it as go on, Smart Turn's probability that the caller
 /// had finished (below one half).
@@ -401,11 +397,9 @@ async fn unfinished(voice: &Voice, text: &str, samples: &[f32], trailing_silence
         return Some(json!("words"));
     }
     let judge = voice.turn_check.as_ref().filter(|_| may_go_on(text))?;
-    let cut = trailing_silence_ms.saturating_sub(TURN_CHECK_SILENCE_MS) as usize * PHONE_RATE as usize / 1000;
-    let heard = &samples[..samples.len().saturating_sub(cut)];
-    let keep = (smart_turn::WINDOW_SECS * PHONE_RATE) as usize;
-    let audio = resample(&heard[heard.len().saturating_sub(keep)..], PHONE_RATE, smart_turn::RATE);
-    match judge.complete(audio).await {
+    // Heard with as much silence after the voice as when Smart Turn times a pause.
+    let cut = trailing_silence_ms.saturating_sub(voice.vad.turn_check_ms) as usize * PHONE_RATE as usize / 1000;
+    match judge.complete_at(&samples[..samples.len().saturating_sub(cut)], PHONE_RATE).await {
         Ok(finished) if finished < 0.5 => Some(json!({"smart_turn": finished})),
         Ok(_) => None,
         Err(e) => {

@@ -8,6 +8,7 @@ use std::path::Path;
 use ort::session::Session;
 use ort::value::Tensor;
 
+use super::audio::resample;
 use super::mel::LogMel;
 use crate::inference::onnx;
 use crate::inference::worker::{Lane, Worker};
@@ -62,6 +63,13 @@ impl SmartTurn {
     /// finished.
     pub async fn complete(&self, audio: Vec<f32>) -> Result<f32, InferenceError> {
         self.worker.call(audio, Lane::Now).await
+    }
+
+    /// [`SmartTurn::complete`] for the turn so far at `rate` Hz: only its last [`WINDOW_SECS`], all the model
+    /// hears, are resampled.
+    pub async fn complete_at(&self, audio: &[f32], rate: u32) -> Result<f32, InferenceError> {
+        let keep = (WINDOW_SECS * rate) as usize;
+        self.complete(resample(&audio[audio.len().saturating_sub(keep)..], rate, RATE)).await
     }
 }
 

@@ -3,9 +3,8 @@
 //! (a neural detector: line noise, breathing and music are not speech), else the frame energy's against a noise
 //! floor that follows the line.
 
-use super::audio::resample;
 use super::silero::SileroStream;
-use super::smart_turn::{self, SmartTurn};
+use super::smart_turn::SmartTurn;
 
 /// Tuning; the defaults suit 8 kHz phone audio.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -141,10 +140,7 @@ impl Vad {
             return false;
         }
         self.asked_at = Some(self.silent_run);
-        // Only the last seconds the model sees are worth resampling.
-        let keep = (smart_turn::WINDOW_SECS * self.rate) as usize;
-        let audio = resample(&self.utterance[self.utterance.len().saturating_sub(keep)..], self.rate, smart_turn::RATE);
-        match turn.complete(audio).await {
+        match turn.complete_at(&self.utterance, self.rate).await {
             Ok(p) => p > 0.5,
             Err(e) => {
                 tracing::warn!(error = %e, "Smart Turn failed; this call's pauses are timed by silence alone");

@@ -251,7 +251,12 @@ async fn an_utterance_ends_its_silence_after_the_voice_stops() {
     for text in ["What is the pet policy?", "Hi, I'd like to tour Hudson 360, a two bedroom."] {
         let mut voice = phone_audio(&caller, text).await.unwrap();
         voice.extend(vec![0.0; PHONE_RATE as usize]);
-        let voice_until_ms = (voice.chunks(160).rposition(|f| f.iter().any(|s| s.abs() > 0.01)).unwrap() + 1) * 20;
+        let voice_until_ms = (voice
+            .chunks(160)
+            .rposition(|f| f.iter().any(|s| s.abs() > tourdesk::bench::phone::VOICED_LEVEL))
+            .unwrap()
+            + 1)
+            * 20;
         // White noise at -50 dBFS RMS (a quiet phone line), at -30 dBFS (a noisy one), and a caller 30 dB softer
         // than the rest on a line 10 dB quieter.
         for (gain, noise_rms) in [(1.0, 0.003_16), (1.0, 0.031_6), (0.031_6, 0.001)] {

@@ -20,7 +20,7 @@ use tourdesk::realtime::twilio::SignatureCheck;
 use tourdesk::realtime::voice::{phone_audio, speech_pieces, PHONE_RATE};
 use tourdesk::realtime::voice_session::{CallAudio, CallControl, VoiceSession};
 use tourdesk::speech::audio::trim_silence;
-use tourdesk::speech::word_errors::word_error_rate;
+use tourdesk::speech::word_errors::{word_error_rate, words};
 use tourdesk::speech::{EspeakTts, SttHandle};
 
 struct Server {
@@ -456,14 +456,9 @@ async fn pause_mid_sentence(call_sid: &str, caller: &str, first: &str, second: &
     (turns[0].clone(), held)
 }
 
-/// The last word of `transcript`, lower-case.
+/// The last word of `transcript`, as word error rate compares words.
 fn last_word(transcript: &Value) -> String {
-    let text = transcript.as_str().unwrap().to_lowercase();
-    text.split(|c: char| !c.is_alphanumeric() && c != '\'')
-        .filter(|w| !w.is_empty())
-        .last()
-        .unwrap_or_default()
-        .to_string()
+    words(transcript.as_str().unwrap()).pop().unwrap_or_default()
 }
 
 /// A caller who pauses mid-sentence for 600 ms, on a word a sentence cannot end with, is not answered at the pause:
